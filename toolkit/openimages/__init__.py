@@ -1,0 +1,1 @@
+"""Open Images: addresses, metadata files, ontology and the columnar label cache."""
