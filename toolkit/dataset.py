@@ -1,0 +1,484 @@
+"""``build_dataset``: a balanced, attributed image dataset from Open Images.
+
+Open Images metadata -> class lookup and related classes -> selection and balancing ->
+split -> verified concurrent download -> ``data/<name>/{train,val,test}/<class>/<ImageID>.jpg``
+with ``manifest.csv``, ``ATTRIBUTION.md``, ``dataset.json`` and ``preview.png``.
+
+Rerunning the same command resumes: images already in place are not fetched again, and
+the result equals an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .download import DownloadJob, DownloadOptions, ImageSource, download_images
+from .errors import MlkitError
+from .fsutil import atomic_write_text
+from .manifest import ManifestRow, write_attribution, write_manifest
+from .openimages import layout
+from .openimages.fetch import MetadataSource, fetch, metadata_source
+from .openimages.labelindex import LabelIndex, ids_to_hex, open_label_index
+from .openimages.ontology import (ClassTable, Hierarchy, OIClass, RelatedClass, read_class_table,
+                                  read_hierarchy, related_classes)
+from .openimages.tablecache import open_csv_table
+from .preview import contact_sheet
+from .selection import (BALANCE_MODES, Balance, assign_splits, balance_counts, class_folder_name,
+                        negative_folder_name, sample, sample_excluding)
+
+SETTINGS_THAT_SHAPE_THE_DATASET = (
+    "positive", "label_set", "splits", "negatives", "negative_classes", "verified_negatives",
+    "include_related", "max_positives", "balance", "seed", "val", "test", "max_size", "crop",
+    "crop_margin",
+)
+
+
+@dataclass
+class DatasetConfig:
+    """Everything ``build_dataset`` needs; defaults are the CLI's defaults."""
+
+    positive: str                              # display name (any case) or MID, e.g. "Hot dog"
+    name: str | None = None                    # folder under data_dir; default: from the positive
+    data_dir: Path = Path("data")
+    source: str | None = None                  # metadata base URL or local folder (None: Open Images)
+    image_source: str | None = None            # CVDF image base URL (None: the real CVDF mirror)
+    cache_dir: Path | None = None              # None: the user's cache directory
+    label_set: str = "all"                     # "all" (v7, ~20k classes) or "boxable" (600)
+    splits: tuple[str, ...] = ("train", "validation", "test")  # Open Images splits to draw from
+    negatives: int | None = None               # None: as many as positives
+    negative_classes: tuple[str, ...] = ()     # hard negatives from these classes
+    verified_negatives: bool = False           # only images where the positive was verified absent
+    include_related: bool = False              # related classes count as positives
+    max_positives: int | None = None
+    balance: str = "weights"
+    seed: int = 0
+    val: float = 0.1
+    test: float = 0.1
+    workers: int = 32
+    max_size: int | None = None                # longer side in pixels
+    crop: bool = False                         # crop positives to their (largest) box
+    crop_margin: float = 0.1                   # fraction of the box size added on each side
+    dry_run: bool = False
+    force: bool = False                        # rebuild a dataset made with other settings
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.label_set not in layout.LABEL_SETS:
+            raise MlkitError(f"unknown label set {self.label_set!r}; choose {' or '.join(layout.LABEL_SETS)}")
+        bad = [s for s in self.splits if s not in layout.SPLITS]
+        if bad or not self.splits:
+            raise MlkitError(f"unknown split(s) {', '.join(bad) or '(none)'}; --split takes a comma list "
+                             f"of {', '.join(layout.SPLITS)}")
+        if self.negatives is not None and self.negatives < 0:
+            raise MlkitError(f"--negatives must be 0 or more, got {self.negatives}")
+        if self.max_positives is not None and self.max_positives < 1:
+            raise MlkitError(f"--max-positives must be at least 1, got {self.max_positives}")
+        if self.balance not in BALANCE_MODES:
+            raise MlkitError(f"unknown --balance {self.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
+        if self.workers < 1:
+            raise MlkitError(f"--workers must be at least 1, got {self.workers}")
+        if self.max_size is not None and self.max_size < 16:
+            raise MlkitError(f"--max-size must be at least 16 pixels, got {self.max_size}")
+        if not 0 <= self.crop_margin <= 1:
+            raise MlkitError(f"--crop-margin must be between 0 and 1, got {self.crop_margin}")
+        assign_splits({}, self.val, self.test, self.seed)  # validates the fractions
+
+    def shaping_settings(self) -> dict:
+        d = asdict(self)
+        out = {k: d[k] for k in SETTINGS_THAT_SHAPE_THE_DATASET}
+        out["splits"] = list(out["splits"])
+        out["negative_classes"] = list(out["negative_classes"])
+        return out
+
+
+@dataclass
+class PlannedImage:
+    image_id: str
+    class_name: str
+    split: str            # our split: train | val | test
+    oi_subset: str        # the Open Images split it comes from
+    record: dict          # its image-list row (URLs, attribution, rotation)
+    crop: tuple[float, float, float, float] | None = None
+
+
+@dataclass
+class DatasetResult:
+    path: Path
+    name: str
+    positive: OIClass
+    related: list[RelatedClass]
+    classes: list[str]                         # folder names, positive first
+    planned: dict[str, dict[str, int]]         # class -> split -> planned images
+    counts: dict[str, dict[str, int]]          # class -> split -> images on disk
+    balance: Balance
+    class_weights: dict[str, float]
+    failures: dict[str, int]                   # reason -> count (downloads that failed)
+    duplicates: int
+    downloaded: int
+    skipped: int                               # already present, not fetched again
+    content_hash: str
+    dry_run: bool
+    estimated_bytes: int
+    elapsed: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "path": str(self.path), "name": self.name,
+            "positive": {"mid": self.positive.mid, "name": self.positive.name},
+            "related": [{"mid": r.cls.mid, "name": r.cls.name, "why": r.why} for r in self.related],
+            "classes": self.classes, "planned": self.planned, "counts": self.counts,
+            "balance": asdict(self.balance), "class_weights": self.class_weights,
+            "failures": self.failures, "duplicates": self.duplicates,
+            "downloaded": self.downloaded, "skipped": self.skipped,
+            "content_hash": self.content_hash, "dry_run": self.dry_run,
+            "estimated_bytes": self.estimated_bytes, "elapsed_seconds": round(self.elapsed, 2),
+            "notes": self.notes,
+        }
+
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class OpenImagesMetadata:
+    """The small files every command needs: classes and hierarchy of one label set."""
+
+    source: MetadataSource
+    label_set: str
+    classes: ClassTable
+    hierarchy: Hierarchy | None
+
+    def related(self, positive: OIClass) -> list[RelatedClass]:
+        return related_classes(self.classes, positive, self.hierarchy)
+
+    def label_index(self, split: str, progress: bool = True) -> LabelIndex:
+        path = fetch(self.source, layout.human_labels_path(split, self.label_set), progress=progress)
+        return open_label_index(path, self.source.cache_dir, progress=progress)
+
+
+def load_metadata(source: str | None = None, cache_dir: Path | str | None = None,
+                  label_set: str = "all", progress: bool = True) -> OpenImagesMetadata:
+    src = metadata_source(source, cache_dir)
+    classes_path = layout.CLASSES_ALL if label_set == "all" else layout.CLASSES_BOXABLE
+    classes = read_class_table(fetch(src, classes_path, progress=progress))
+    try:
+        hierarchy = read_hierarchy(fetch(src, layout.HIERARCHY, progress=progress))
+    except MlkitError as exc:
+        if "not found" not in str(exc):
+            raise
+        hierarchy = None  # a source without the hierarchy still works: related by name only
+    return OpenImagesMetadata(src, label_set, classes, hierarchy)
+
+
+def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResult:
+    """Select, download and lay out a dataset (or with ``dry_run``, only report the plan)."""
+    t0 = time.perf_counter()
+    say = log or (lambda _msg: None)
+    config.validate()
+    meta = load_metadata(config.source, config.cache_dir, config.label_set, config.progress)
+    positive = meta.classes.resolve(config.positive)
+    related = meta.related(positive)
+    if related:
+        say(f"Related classes of \"{positive.name}\" ({'taken as positives' if config.include_related else 'kept out of the negatives'}): "
+            + ", ".join(f"{r.cls.name} ({r.why})" for r in related))
+    neg_classes = [meta.classes.resolve(n) for n in config.negative_classes if n.strip()]
+    clash = [c.name for c in neg_classes if c.mid == positive.mid or c.mid in {r.cls.mid for r in related}]
+    if clash:
+        raise MlkitError(f"--negative-classes includes {', '.join(clash)}, which is the positive class "
+                         "or related to it; choose classes that do not show it")
+    pos_folder = class_folder_name(positive.name)
+    neg_folder = negative_folder_name(pos_folder)
+    name = config.name or pos_folder
+    root = Path(config.data_dir) / name
+
+    # --- selection, per Open Images split ------------------------------------------------
+    positive_mids = [positive.mid] + ([r.cls.mid for r in related] if config.include_related else [])
+    excluded_mids = [positive.mid] + [r.cls.mid for r in related]
+    pos_by_split: dict[str, np.ndarray] = {}
+    pool_by_split: dict[str, np.ndarray] = {}
+    excl_by_split: dict[str, np.ndarray] = {}
+    for split in config.splits:
+        index = meta.label_index(split, config.progress)
+        pos_by_split[split] = index.images_with(positive_mids, 1)
+        excl_by_split[split] = index.images_with(excluded_mids, 1)
+        if neg_classes:
+            pool = index.images_with([c.mid for c in neg_classes], 1)
+        else:
+            pool = index.images
+        if config.verified_negatives:
+            pool = np.intersect1d(pool, index.images_with([positive.mid], 0), assume_unique=True)
+        pool_by_split[split] = pool
+    all_pos = _union(pos_by_split)
+    if all_pos.size == 0:
+        raise MlkitError(
+            f"no image in the {', '.join(config.splits)} split(s) has a human-verified \"{positive.name}\" "
+            f"label ({positive.mid}). Try more splits (--split train,validation,test)"
+            + (", --include-related" if related and not config.include_related else "")
+            + (", or --label-set all" if config.label_set == "boxable" else ""))
+    positives = sample(all_pos, config.max_positives, config.seed, "positives")
+    n_neg = positives.size if config.negatives is None else config.negatives
+    negatives = sample_excluding(_union(pool_by_split), _union(excl_by_split), n_neg, config.seed, "negatives")
+    notes: list[str] = []
+    if negatives.size < n_neg:
+        notes.append(f"only {negatives.size} negative images match (asked for {n_neg})")
+    balance = balance_counts({pos_folder: positives.size, neg_folder: negatives.size}, config.balance)
+    if config.balance == "undersample":
+        positives = sample(positives, balance.counts[pos_folder], config.seed, "undersample-pos")
+        negatives = sample(negatives, balance.counts[neg_folder], config.seed, "undersample-neg")
+    subset_of = _subset_lookup(positives, negatives, pos_by_split, pool_by_split)
+
+    # --- image records (URLs, attribution, rotation) and boxes ------------------------------
+    chosen = {pos_folder: ids_to_hex(positives), neg_folder: ids_to_hex(negatives)}
+    records = _image_records(meta, config, {i: subset_of[i] for ids in chosen.values() for i in ids})
+    missing = [i for ids in chosen.values() for i in ids if i not in records]
+    if missing:
+        notes.append(f"{len(missing)} selected images are missing from the image list and were skipped")
+    chosen = {c: [i for i in ids if i in records] for c, ids in chosen.items()}
+    crops = _crops(meta, config, chosen[pos_folder], positive_mids, subset_of) if config.crop else {}
+    split_of = assign_splits(chosen, config.val, config.test, config.seed)
+    plan = [PlannedImage(i, c, split_of[i], subset_of[i], records[i], crops.get(i))
+            for c in (pos_folder, neg_folder) for i in chosen[c]]
+    planned = _count(plan)
+    estimated = sum(_estimate_bytes(p.record, config.max_size) for p in plan)
+    say(f"Selected {len(chosen[pos_folder])} {pos_folder} and {len(chosen[neg_folder])} {neg_folder} images "
+        f"(balance: {config.balance}, seed {config.seed}).")
+
+    if config.dry_run:
+        return DatasetResult(root, name, positive, related, [pos_folder, neg_folder], planned,
+                             {c: {} for c in planned}, balance, balance.class_weights, {}, 0, 0, 0, "",
+                             True, estimated, time.perf_counter() - t0, notes)
+
+    _check_settings(root, config)
+    _remove_stale(root, {Path(p.split, p.class_name, f"{p.image_id}.jpg") for p in plan})
+
+    # --- download --------------------------------------------------------------------------
+    images_base = config.image_source or layout.CVDF_IMAGES_BASE
+    jobs = [DownloadJob(key=p.image_id, dest=root / p.split / p.class_name / f"{p.image_id}.jpg",
+                        sources=_sources(p, images_base), rotation=_rotation(p.record), crop=p.crop)
+            for p in plan]
+    report = download_images(jobs, DownloadOptions(workers=config.workers, max_size=config.max_size,
+                                                   progress=config.progress))
+
+    # --- duplicates, records, summary -----------------------------------------------------
+    rows: list[ManifestRow] = []
+    first_with_md5: dict[str, str] = {}
+    duplicates = 0
+    for p, out in zip(plan, report.outcomes):
+        status, reason = ("ok", "") if out.ok else ("failed", out.reason or "unknown")
+        if out.ok and out.md5 in first_with_md5:
+            status, reason = "duplicate", first_with_md5[out.md5]
+            out.dest.unlink(missing_ok=True)
+            duplicates += 1
+        elif out.ok:
+            first_with_md5[out.md5] = p.image_id
+        rows.append(_manifest_row(p, out, status, reason))
+    counts = _count([p for p, r in zip(plan, rows) if r.status == "ok"])
+    train_counts = {c: counts.get(c, {}).get("train", 0) for c in (pos_folder, neg_folder)}
+    weights = (balance_counts(train_counts, "weights").class_weights
+               if config.balance == "weights" and all(train_counts.values()) else balance.class_weights)
+    content_hash = _content_hash(rows)
+    failures = report.failures_by_reason()
+    write_manifest(root / "manifest.csv", rows)
+    write_attribution(root / "ATTRIBUTION.md", rows, name)
+    contact_sheet({(s, c): [root / r.path for r in rows if r.status == "ok" and r.split == s and r.class_name == c]
+                   for s in ("train", "val", "test") for c in (pos_folder, neg_folder)},
+                  root / "preview.png", title=f"{name}: {positive.name} vs not")
+    result = DatasetResult(root, name, positive, related, [pos_folder, neg_folder], planned, counts, balance,
+                           weights, failures, duplicates,
+                           sum(1 for o in report.outcomes if o.ok and not o.skipped),
+                           sum(1 for o in report.outcomes if o.skipped), content_hash, False, estimated,
+                           time.perf_counter() - t0, notes)
+    _write_dataset_json(root, config, result, meta)
+    return result
+
+
+# ------------------------------------------------------------------------------- helpers
+
+def _union(by_split: dict[str, np.ndarray]) -> np.ndarray:
+    arrays = [a for a in by_split.values() if a.size]
+    return np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, dtype=np.uint64)
+
+
+def _subset_lookup(positives: np.ndarray, negatives: np.ndarray, pos_by_split: dict[str, np.ndarray],
+                   pool_by_split: dict[str, np.ndarray]) -> dict[str, str]:
+    """ImageID (hex) -> the Open Images split it was drawn from."""
+    out: dict[str, str] = {}
+    for chosen, by_split in ((positives, pos_by_split), (negatives, pool_by_split)):
+        for split, ids in by_split.items():
+            hit = chosen[np.isin(chosen, ids)]
+            for i in ids_to_hex(hit):
+                out.setdefault(i, split)
+    return out
+
+
+def _image_records(meta: OpenImagesMetadata, config: DatasetConfig, subset_of: dict[str, str]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for split in config.splits:
+        ids = [i for i, s in subset_of.items() if s == split]
+        if not ids:
+            continue
+        path = fetch(meta.source, layout.image_list_path(split, config.label_set), progress=config.progress)
+        table = open_csv_table(path, meta.source.cache_dir, ["ImageID", "OriginalURL", "License", "Author"],
+                               kind="image list")
+        for row in table.rows_for(ids).to_pylist():
+            out[row["ImageID"]] = row
+    return out
+
+
+def _crops(meta: OpenImagesMetadata, config: DatasetConfig, positives: Sequence[str], mids: Sequence[str],
+           subset_of: dict[str, str]) -> dict[str, tuple[float, float, float, float]]:
+    """The largest box of a positive class per image, widened by the margin, clamped to 0..1."""
+    out: dict[str, tuple[float, float, float, float]] = {}
+    m = config.crop_margin
+    for split in config.splits:
+        ids = [i for i in positives if subset_of.get(i) == split]
+        if not ids:
+            continue
+        path = fetch(meta.source, layout.boxes_path(split), progress=config.progress)
+        table = open_csv_table(path, meta.source.cache_dir, ["ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax"],
+                               kind="boxes file")
+        best: dict[str, tuple[float, tuple[float, float, float, float]]] = {}
+        for row in table.rows_for(ids, ["ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax"]).to_pylist():
+            if row["LabelName"] not in mids:
+                continue
+            try:
+                x0, x1, y0, y1 = (float(row[k]) for k in ("XMin", "XMax", "YMin", "YMax"))
+            except ValueError:
+                continue
+            area = (x1 - x0) * (y1 - y0)
+            if area > 0 and area > best.get(row["ImageID"], (-1.0,))[0]:
+                best[row["ImageID"]] = (area, (x0, y0, x1, y1))
+        for image_id, (_, (x0, y0, x1, y1)) in best.items():
+            dx, dy = (x1 - x0) * m, (y1 - y0) * m
+            out[image_id] = (max(0.0, x0 - dx), max(0.0, y0 - dy), min(1.0, x1 + dx), min(1.0, y1 + dy))
+    return out
+
+
+def _sources(p: PlannedImage, images_base: str) -> tuple[ImageSource, ...]:
+    """CVDF mirror first (boxable images; others answer 404 at once), then Flickr's
+    300K thumbnail, then the Flickr original (whose MD5 Open Images records)."""
+    rec = p.record
+    out = [ImageSource(layout.cvdf_image_url(images_base, p.oi_subset, p.image_id), "cvdf")]
+    if rec.get("Thumbnail300KURL"):
+        out.append(ImageSource(rec["Thumbnail300KURL"], "thumbnail"))
+    if rec.get("OriginalURL"):
+        out.append(ImageSource(rec["OriginalURL"], "original", rec.get("OriginalMD5") or None))
+    return tuple(out)
+
+
+def _rotation(rec: dict) -> float | None:
+    try:
+        value = float(rec.get("Rotation") or 0)
+    except ValueError:
+        return None
+    return value or None
+
+
+def _estimate_bytes(rec: dict, max_size: int | None) -> int:
+    """CVDF copies are at most 1024 px (~250 KB); smaller when --max-size asks for it."""
+    try:
+        original = int(float(rec.get("OriginalSize") or 0))
+    except ValueError:
+        original = 0
+    cap = 250_000 if max_size is None else max(8_000, int(250_000 * min(1.0, (max_size / 1024) ** 2)))
+    return min(original, cap) if original else cap
+
+
+def _count(plan: Sequence[PlannedImage]) -> dict[str, dict[str, int]]:
+    out: dict[str, Counter] = {}
+    for p in plan:
+        out.setdefault(p.class_name, Counter())[p.split] += 1
+    return {c: {s: cnt.get(s, 0) for s in ("train", "val", "test")} for c, cnt in out.items()}
+
+
+def _manifest_row(p: PlannedImage, out, status: str, reason: str) -> ManifestRow:
+    rec = p.record
+    ok = status == "ok"
+    return ManifestRow(
+        ImageID=p.image_id, class_name=p.class_name, split=p.split, status=status, reason=reason,
+        source_url=(out.source_url or "") if ok else "", source_kind=(out.source_kind or "") if ok else "",
+        md5=(out.md5 or "") if ok else "", size=out.size if ok else "", width=out.width if ok else "",
+        height=out.height if ok else "", license=rec.get("License") or "", author=rec.get("Author") or "",
+        author_profile=rec.get("AuthorProfileURL") or "", title=rec.get("Title") or "",
+        landing_page=rec.get("OriginalLandingURL") or "", original_url=rec.get("OriginalURL") or "",
+        oi_subset=p.oi_subset)
+
+
+def _content_hash(rows: Sequence[ManifestRow]) -> str:
+    h = hashlib.sha256()
+    for r in sorted((r for r in rows if r.status == "ok"), key=lambda r: r.path):
+        h.update(f"{r.path} {r.md5}\n".encode())
+    return h.hexdigest()
+
+
+def _check_settings(root: Path, config: DatasetConfig) -> None:
+    info = root / "dataset.json"
+    if not info.is_file():
+        if root.exists() and any(root.iterdir()) and not config.force:
+            raise MlkitError(f"{root} exists and is not an mlkit dataset; choose another --name or pass --force")
+        return
+    try:
+        previous = json.loads(info.read_text()).get("settings", {})
+    except ValueError:
+        previous = {}
+    current = config.shaping_settings()
+    changed = sorted(k for k in current if previous.get(k) != current[k])
+    if changed and not config.force:
+        raise MlkitError(f"{root} was built with other settings ({', '.join(changed)}). Pass --force to "
+                         "rebuild it (images that no longer belong are removed), or --name for a new dataset.")
+
+
+def _remove_stale(root: Path, keep: set[Path]) -> None:
+    """Remove image files of an earlier build that this plan does not contain."""
+    for split in ("train", "val", "test"):
+        d = root / split
+        if not d.is_dir():
+            continue
+        for f in d.rglob("*"):
+            if f.is_file() and f.relative_to(root) not in keep:
+                f.unlink()
+        for sub in sorted((p for p in d.rglob("*") if p.is_dir()), reverse=True):
+            if not any(sub.iterdir()):
+                sub.rmdir()
+
+
+def _write_dataset_json(root: Path, config: DatasetConfig, result: DatasetResult, meta: OpenImagesMetadata) -> None:
+    info = {
+        "format": 1,
+        "name": result.name,
+        "toolkit_version": __version__,
+        "positive": {"mid": result.positive.mid, "name": result.positive.name, "folder": result.classes[0]},
+        "negative": {"folder": result.classes[1],
+                     "classes": [{"mid": c.mid, "name": c.name} for c in
+                                 (meta.classes.resolve(n) for n in config.negative_classes if n.strip())]},
+        "related": [{"mid": r.cls.mid, "name": r.cls.name, "why": r.why} for r in result.related],
+        "classes": result.classes,
+        "settings": config.shaping_settings(),
+        "source": {"metadata": meta.source.describe(),
+                   "images": config.image_source or layout.CVDF_IMAGES_BASE},
+        "counts": result.counts,
+        "planned": result.planned,
+        "balance": {"mode": result.balance.mode, "repeat": result.balance.repeat,
+                    "dropped": result.balance.dropped},
+        "class_weights": result.class_weights,
+        "failures": result.failures,
+        "duplicates_removed": result.duplicates,
+        "content_hash": result.content_hash,
+        "layout": "{split}/{class}/{ImageID}.jpg",
+    }
+    atomic_write_text(root / "dataset.json", json.dumps(info, indent=2) + "\n")
+
+
+def remove_dataset(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

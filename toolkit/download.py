@@ -1,0 +1,855 @@
+"""Robust concurrent image download: retries, source fallback, verification, atomic writes.
+
+``download_images`` fetches each job's image from the first of its sources that works
+(CVDF mirror, then Flickr thumbnail, then Flickr original), proves that what arrived is
+the image (full length, decodes completely, not Flickr's "photo unavailable"
+placeholder, MD5 of originals), applies orientation / rotation / crop / resize, and
+writes it atomically. A rerun after a crash, Ctrl-C or ``kill -9`` skips what is already
+on disk and ends with exactly the files of an uninterrupted run; no partial or corrupt
+file is ever left at a destination path.
+
+Every failure carries a short, stable reason code (they go into a manifest):
+
+``not_found``         404/410 (on every source when it is the outcome's reason)
+``http_<status>``     other 4xx (not retried), or 429 after retries
+``server_error``      5xx after retries
+``timeout``           connect or read timeout after retries
+``connection_error``  reset, refused, broken connection after retries
+``truncated``         fewer bytes than Content-Length (or cut image data) after retries
+``placeholder``       Flickr's "photo unavailable" image
+``md5_mismatch``      an original whose MD5 differs from Open Images' OriginalMD5
+``not_an_image``      the body does not decode completely as an image
+``no_source``         the job has no source
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import math
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+from PIL import Image, ImageFile, ImageOps, ImageStat
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import IncompleteRead, ReadTimeoutError
+from urllib3.util.retry import Retry
+
+from toolkit import __version__
+from toolkit.errors import MlkitError
+
+__all__ = [
+    "REASONS",
+    "SOURCE_KINDS",
+    "DownloadJob",
+    "DownloadOptions",
+    "DownloadOutcome",
+    "DownloadReport",
+    "ImageSource",
+    "download_images",
+]
+
+SOURCE_KINDS = ("cvdf", "thumbnail", "original")
+REASONS = (
+    "not_found", "server_error", "timeout", "connection_error", "truncated",
+    "placeholder", "md5_mismatch", "not_an_image", "no_source",
+)
+"""Fixed reason codes; ``http_<status>`` (e.g. ``http_403``) comes on top of these."""
+
+_CHUNK = 64 * 1024
+_BACKOFF_CAP = 8.0          # seconds; also caps a server's Retry-After
+_INTERRUPT_GRACE = 2.0      # seconds the caller's Ctrl-C waits for in-flight jobs to abort
+_PLACEHOLDER_MARK = "photo_unavailable"
+_ORIENTATION_TAG = 0x0112   # EXIF Orientation
+_PART_GLOB = ".*.part-*"
+
+
+# --------------------------------------------------------------------------- public types
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """One place an image can be fetched from."""
+
+    url: str
+    kind: str  # "cvdf" | "thumbnail" | "original"
+    md5_b64: str | None = None
+    """Open Images ``OriginalMD5`` (base64 of the MD5 digest); checked only for kind ``original``."""
+
+
+@dataclass(frozen=True)
+class DownloadJob:
+    """One image to put at ``dest``.
+
+    ``sources`` are tried in order. ``rotation`` is Open Images' Rotation column: degrees
+    clockwise that turn the image upright (applied after the EXIF orientation).
+    ``crop`` is ``(xmin, ymin, xmax, ymax)`` normalised to 0..1 in the upright image,
+    clamped to the image. The file written is always JPEG.
+    """
+
+    key: str
+    dest: Path
+    sources: tuple[ImageSource, ...]
+    rotation: float | None = None
+    crop: tuple[float, float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dest", Path(self.dest))
+        object.__setattr__(self, "sources", tuple(self.sources))
+
+
+@dataclass
+class DownloadOptions:
+    """Knobs of ``download_images``.
+
+    workers: concurrent downloads (threads sharing one pooled HTTP session), >= 1.
+    connect_timeout / read_timeout: seconds per request; the read timeout bounds every
+        wait for data, not the whole body.
+    retries: extra attempts per source on retriable errors (timeouts, resets, truncated
+        bodies, 5xx, 429); 4xx is never retried; an MD5 mismatch is retried at most once.
+    backoff: base seconds of the exponential backoff between attempts (with jitter,
+        capped at 8 s; a server's Retry-After is honoured up to the cap).
+    max_size: resize so the longer side is at most this many pixels (None: keep).
+    jpeg_quality: 1..95, used whenever the image has to be re-encoded.
+    progress: show a progress bar on stderr (only when stderr is a terminal).
+    user_agent: the User-Agent header.
+    """
+
+    workers: int = 32
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    retries: int = 3
+    backoff: float = 0.25
+    max_size: int | None = None
+    jpeg_quality: int = 92
+    progress: bool = True
+    user_agent: str = f"mlkit/{__version__}"
+
+
+@dataclass
+class DownloadOutcome:
+    """What happened to one job."""
+
+    key: str
+    dest: Path
+    ok: bool
+    reason: str | None          # None when ok; else a reason code (the last source's failure)
+    source_url: str | None      # the source that produced the file
+    source_kind: str | None
+    md5: str | None             # hex MD5 of the file at dest
+    size: int | None            # bytes of the file at dest
+    width: int | None
+    height: int | None
+    attempts: int               # HTTP requests made (a followed redirect is part of its request)
+    skipped: bool = False       # already present and valid: not fetched again
+    detail: str | None = None   # human-readable account of each failed source, for logs
+
+
+@dataclass
+class DownloadReport:
+    """All outcomes, in the order of the jobs."""
+
+    outcomes: list[DownloadOutcome]
+    elapsed: float
+
+    def ok(self) -> list[DownloadOutcome]:
+        return [o for o in self.outcomes if o.ok]
+
+    def failed(self) -> list[DownloadOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    def failures_by_reason(self) -> dict[str, int]:
+        return dict(Counter(o.reason for o in self.outcomes if not o.ok))
+
+
+# --------------------------------------------------------------------------- internals
+
+
+class _Cancelled(Exception):
+    """The run is stopping (Ctrl-C); the job is abandoned."""
+
+
+class _WriteFailed(Exception):
+    """Writing to disk failed: not a download problem, the whole run stops."""
+
+    def __init__(self, path: Path, error: OSError):
+        super().__init__(str(error))
+        self.path = path
+        self.error = error
+
+
+@dataclass(eq=False)
+class _Failure(Exception):
+    reason: str
+    retriable: bool
+    message: str
+    retry_after: float | None = None
+
+
+@dataclass
+class _Fetched:
+    body: bytes
+    url: str                  # final URL after redirects
+    length_known: bool        # the server declared Content-Length (so a full count proves completeness)
+
+
+@dataclass
+class _Verified:
+    data: bytes               # the bytes to write
+    width: int
+    height: int
+    md5: str | None = None    # hex MD5 of data, when already known
+
+
+class _Registry:
+    """Thread-safe set of things to clean up on interrupt: temp files, live responses."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._temps: set[Path] = set()
+        self._responses: set[requests.Response] = set()
+
+    def add_temp(self, path: Path) -> None:
+        with self._lock:
+            self._temps.add(path)
+
+    def discard_temp(self, path: Path) -> None:
+        with self._lock:
+            self._temps.discard(path)
+
+    @contextmanager
+    def response(self, resp: requests.Response) -> Iterator[requests.Response]:
+        with self._lock:
+            self._responses.add(resp)
+        try:
+            yield resp
+        finally:
+            with self._lock:
+                self._responses.discard(resp)
+
+    def abort_responses(self) -> None:
+        """Wake threads blocked reading a body (shutdown, unlike close, interrupts a recv)."""
+        with self._lock:
+            responses = list(self._responses)
+        for resp in responses:
+            sock = getattr(getattr(resp.raw, "connection", None), "sock", None)
+            if sock is not None:
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def remove_temps(self) -> None:
+        with self._lock:
+            temps = list(self._temps)
+            self._temps.clear()
+        for path in temps:
+            with suppress(OSError):
+                path.unlink()
+
+
+class _Downloader:
+    def __init__(self, options: DownloadOptions, stop: threading.Event, registry: _Registry):
+        self.opt = options
+        self.stop = stop
+        self.registry = registry
+        self.session = requests.Session()
+        # Pooled keep-alive connections, one per worker; urllib3's own retries are off
+        # because the loop below retries itself and needs to know why each attempt failed.
+        adapter = HTTPAdapter(
+            pool_connections=16,
+            pool_maxsize=max(options.workers, 10),
+            max_retries=Retry(total=0, connect=0, read=0, redirect=None, status=0, raise_on_redirect=False),
+        )
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = options.user_agent
+        # Images are never worth compressing; identity keeps the Content-Length check exact.
+        self.session.headers["Accept-Encoding"] = "identity"
+        self.timeout = (options.connect_timeout, options.read_timeout)
+        # requests would re-read the environment (proxies, no_proxy, CA bundle, netrc) on
+        # every request, about 1 ms each; resolve it once per host instead.
+        self.session.trust_env = False
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self.session.verify = bundle
+        self._proxies: dict[tuple[str, str], dict[str, str]] = {}
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        proxies = self._proxies.get(key)
+        if proxies is None:  # a race only computes the same value twice
+            proxies = self._proxies[key] = requests.utils.get_environ_proxies(url)
+        return proxies
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- one job ---------------------------------------------------------------------
+
+    def run_job(self, job: DownloadJob) -> DownloadOutcome:
+        if self.stop.is_set():
+            raise _Cancelled
+        existing = self._existing(job)
+        if existing is not None:
+            return existing
+        if not job.sources:
+            return _failed(job, "no_source", 0, "the job has no source")
+
+        attempts = 0
+        notes: list[str] = []
+        reasons: list[str] = []
+        for source in job.sources:
+            tries = 0
+            md5_retried = False
+            while True:
+                tries += 1
+                attempts += 1
+                try:
+                    fetched = self._fetch(source.url)
+                    verified = self._verify_and_process(job, source, fetched)
+                except _Failure as failure:
+                    again = failure.retriable and tries <= self.opt.retries
+                    if failure.reason == "md5_mismatch":
+                        again = again and not md5_retried
+                        md5_retried = True
+                    if again:
+                        self._sleep_before_retry(tries, failure.retry_after)
+                        continue
+                    reasons.append(failure.reason)
+                    notes.append(f"{source.kind} {source.url}: {failure.reason} ({failure.message})"
+                                 + (f" after {tries} attempts" if tries > 1 else ""))
+                    break
+                digest = self._write(job.dest, verified.data, verified.md5)
+                return DownloadOutcome(
+                    key=job.key, dest=job.dest, ok=True, reason=None,
+                    source_url=source.url, source_kind=source.kind, md5=digest,
+                    size=len(verified.data), width=verified.width, height=verified.height,
+                    attempts=attempts, detail="; ".join(notes) or None,
+                )
+        # not_found only when every source said so; otherwise the last other failure.
+        other = [r for r in reasons if r != "not_found"]
+        return _failed(job, other[-1] if other else "not_found", attempts, "; ".join(notes))
+
+    def _existing(self, job: DownloadJob) -> DownloadOutcome | None:
+        """A dest that decodes is kept (skipped); one that does not is removed at once."""
+        dest = job.dest
+        try:
+            data = dest.read_bytes()
+        except FileNotFoundError:
+            return None
+        except IsADirectoryError as e:
+            raise _WriteFailed(dest, e) from e
+        try:
+            img = _open(data)
+            width, height = img.size
+            _load(img, data, full=False)
+        except _Failure:
+            with suppress(FileNotFoundError):
+                dest.unlink()
+            return None
+        return DownloadOutcome(
+            key=job.key, dest=dest, ok=True, reason=None, source_url=None, source_kind=None,
+            md5=hashlib.md5(data).hexdigest(), size=len(data), width=width,
+            height=height, attempts=0, skipped=True,
+        )
+
+    def _sleep_before_retry(self, tries: int, retry_after: float | None) -> None:
+        ceiling = min(_BACKOFF_CAP, self.opt.backoff * (2 ** (tries - 1)))
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # exponential, "equal jitter"
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, _BACKOFF_CAP))
+        if self.stop.wait(delay):
+            raise _Cancelled
+
+    # -- HTTP ------------------------------------------------------------------------
+
+    def _fetch(self, url: str) -> _Fetched:
+        try:
+            resp = self.session.get(url, stream=True, timeout=self.timeout, allow_redirects=True,
+                                    proxies=self._proxies_for(url))
+        except requests.RequestException as e:
+            raise _classify(e) from e
+        with self.registry.response(resp), resp:
+            chain = [r.url for r in resp.history] + [resp.url]
+            chain += [r.headers.get("Location", "") for r in resp.history]
+            if any(_PLACEHOLDER_MARK in u for u in chain):
+                raise _Failure("placeholder", False, f"redirected to {resp.url}")
+            status = resp.status_code
+            if status != 200:
+                raise _status_failure(resp)
+            declared = resp.headers.get("Content-Length")
+            expected = int(declared) if declared and declared.isdigit() else None
+            chunks = []
+            received = 0
+            try:
+                for chunk in resp.iter_content(_CHUNK):
+                    if self.stop.is_set():
+                        raise _Cancelled
+                    chunks.append(chunk)
+                    received += len(chunk)
+            except requests.RequestException as e:
+                if self.stop.is_set():
+                    raise _Cancelled from e
+                raise _classify(e) from e
+            except OSError as e:  # a socket error urllib3 did not wrap
+                if self.stop.is_set():
+                    raise _Cancelled from e
+                raise _Failure("connection_error", True, f"{type(e).__name__}: {e}") from e
+            if expected is not None and received != expected:
+                raise _Failure("truncated", True, f"received {received} of {expected} bytes")
+            return _Fetched(b"".join(chunks), resp.url, expected is not None)
+
+    # -- verification and processing -------------------------------------------------
+
+    def _verify_and_process(self, job: DownloadJob, source: ImageSource, fetched: _Fetched) -> _Verified:
+        body = fetched.body
+        try:
+            img = _open(body)
+            size = img.size
+            keep = _keeps_bytes(img, job, self.opt)
+            _load(img, body, full=not keep)
+        except _Failure as failure:
+            if failure.reason == "truncated" and fetched.length_known:
+                # All declared bytes arrived: the file itself is cut, retrying won't help.
+                raise _Failure("not_an_image", False, failure.message) from None
+            raise
+        if not keep and _looks_like_placeholder(img, fetched.url):
+            raise _Failure("placeholder", False, f"uniform {img.format} served for a JPEG URL")
+        digest = None
+        if source.kind == "original" and source.md5_b64:
+            raw = hashlib.md5(body)
+            digest = raw.hexdigest()
+            if raw.digest() != _b64_digest(source.md5_b64):
+                got = base64.b64encode(raw.digest()).decode()
+                raise _Failure("md5_mismatch", True, f"MD5 {got}, expected {source.md5_b64}")
+        if keep:
+            return _Verified(body, size[0], size[1], digest)
+        try:
+            return _process(img, body, job, self.opt)
+        except (OSError, ValueError) as e:
+            raise _Failure("not_an_image", False, f"cannot process: {e}") from e
+
+    # -- disk ------------------------------------------------------------------------
+
+    def _write(self, dest: Path, data: bytes, digest: str | None = None) -> str:
+        """Write atomically (temp file in the same directory, fsync, rename); return hex MD5."""
+        tmp = dest.with_name(f".{dest.name}.part-{secrets.token_hex(6)}")
+        replaced = False
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            self.registry.add_temp(tmp)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            if self.stop.is_set():
+                raise _Cancelled
+            os.replace(tmp, dest)
+            replaced = True
+        except OSError as e:
+            if self.stop.is_set():
+                raise _Cancelled from e
+            raise _WriteFailed(dest, e) from e
+        finally:
+            self.registry.discard_temp(tmp)
+            if not replaced:
+                with suppress(OSError):
+                    tmp.unlink()
+        return digest or hashlib.md5(data).hexdigest()
+
+
+def _failed(job: DownloadJob, reason: str, attempts: int, detail: str) -> DownloadOutcome:
+    return DownloadOutcome(
+        key=job.key, dest=job.dest, ok=False, reason=reason, source_url=None,
+        source_kind=None, md5=None, size=None, width=None, height=None,
+        attempts=attempts, detail=detail or None,
+    )
+
+
+def _status_failure(resp: requests.Response) -> _Failure:
+    status = resp.status_code
+    where = f"HTTP {status} from {resp.url}"
+    if status in (404, 410):
+        return _Failure("not_found", False, where)
+    if status == 429 or status >= 500:
+        retry_after = None
+        value = resp.headers.get("Retry-After", "")
+        with suppress(ValueError):
+            retry_after = float(value) if value else None
+        reason = "http_429" if status == 429 else "server_error"
+        return _Failure(reason, True, where, retry_after)
+    return _Failure(f"http_{status}", False, where)
+
+
+def _classify(e: requests.RequestException) -> _Failure:
+    message = f"{type(e).__name__}: {e}"
+    if isinstance(e, requests.Timeout):
+        return _Failure("timeout", True, message)
+    if isinstance(e, requests.TooManyRedirects):
+        status = e.response.status_code if e.response is not None else 310
+        return _Failure(f"http_{status}", False, message)
+    if isinstance(e, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                      requests.exceptions.InvalidSchema)):
+        return _Failure("connection_error", False, message)
+    causes = _causes(e)
+    if any(isinstance(c, ReadTimeoutError | TimeoutError) for c in causes):
+        return _Failure("timeout", True, message)
+    if any(isinstance(c, IncompleteRead) for c in causes) or isinstance(e, requests.exceptions.ContentDecodingError):
+        return _Failure("truncated", True, message)
+    return _Failure("connection_error", True, message)
+
+
+def _causes(e: BaseException) -> list[object]:
+    """The exception, its args and its cause chain, flattened (urllib3 nests them in args)."""
+    seen: list[object] = []
+    stack: list[object] = [e]
+    while stack and len(seen) < 32:
+        item = stack.pop()
+        if any(item is s for s in seen):
+            continue
+        seen.append(item)
+        if isinstance(item, BaseException):
+            stack.extend(item.args)
+            if item.__cause__ is not None:
+                stack.append(item.__cause__)
+            if item.__context__ is not None:
+                stack.append(item.__context__)
+    return seen
+
+
+def _b64_digest(value: str) -> bytes | None:
+    text = value.strip()
+    try:
+        digest = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return digest if len(digest) == 16 else None
+
+
+def _complete(data: bytes, fmt: str | None) -> bool:
+    """Structural end-of-data check for what Pillow's decoder lets through."""
+    if fmt == "PNG":  # Pillow decodes a PNG that lacks its IEND chunk
+        return b"IEND\xaeB`\x82" in data
+    if not ImageFile.LOAD_TRUNCATED_IMAGES:
+        return True  # Pillow's load() raises on truncated JPEG/GIF data
+    # Someone turned Pillow's truncation check off process-wide: check the markers ourselves.
+    if fmt == "JPEG":  # entropy-coded data never contains FFD9, so EOI must follow the last SOS
+        sos = data.rfind(b"\xff\xda")
+        return sos >= 0 and data.find(b"\xff\xd9", sos) >= 0
+    if fmt == "GIF":
+        return data.rstrip(b"\x00").endswith(b";")
+    return True
+
+
+def _open(data: bytes) -> Image.Image:
+    """Read the image header, or raise a not_an_image / truncated failure."""
+    if not data:
+        raise _Failure("not_an_image", False, "empty body")
+    try:
+        return Image.open(io.BytesIO(data))
+    except Image.UnidentifiedImageError as e:
+        raise _Failure("not_an_image", False, f"not a known image format (starts {data[:8].hex()})") from e
+    except Exception as e:  # Pillow raises many types for undecodable data
+        raise _decode_failure(e) from e
+
+
+def _load(img: Image.Image, data: bytes, *, full: bool) -> None:
+    """Decode every byte of the image data, or raise a not_an_image / truncated failure.
+
+    ``full=False`` lets a JPEG that is written unchanged decode with DCT scaling: every
+    entropy-coded block is still decoded, so a cut or broken stream fails exactly as in
+    a full decode, but the inverse DCT only produces 1/8 of the pixels (about 3x cheaper).
+    """
+    if not full and img.format == "JPEG" and img.mode in ("RGB", "L"):
+        img.draft("L", (1, 1))
+    try:
+        img.load()
+    except Exception as e:
+        raise _decode_failure(e) from e
+    if not _complete(data, img.format):
+        raise _Failure("truncated", True, f"{img.format} data ends early")
+
+
+def _decode_failure(e: Exception) -> _Failure:
+    text = f"{type(e).__name__}: {e}"
+    if isinstance(e, Image.DecompressionBombError):
+        return _Failure("not_an_image", False, text)
+    if "truncated" in text or "incomplete" in text:
+        return _Failure("truncated", True, text)
+    return _Failure("not_an_image", False, text)
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(_ORIENTATION_TAG, 1))
+    except Exception:  # unreadable EXIF: nothing to honour
+        return 1
+
+
+def _keeps_bytes(img: Image.Image, job: DownloadJob, opt: DownloadOptions) -> bool:
+    """True when the body can be written as it is: an RGB JPEG that needs no change."""
+    if img.format != "JPEG" or img.mode != "RGB" or _orientation(img) != 1:
+        return False
+    if float(job.rotation or 0.0) % 360.0:
+        return False
+    if job.crop is not None and _crop_box(job.crop, *img.size) != (0, 0, *img.size):
+        return False
+    return opt.max_size is None or max(img.size) <= opt.max_size
+
+
+def _looks_like_placeholder(img: Image.Image, url: str) -> bool:
+    """A PNG/GIF served for a .jpg URL that is (nearly) one colour: Flickr's placeholder."""
+    if img.format not in ("PNG", "GIF"):
+        return False
+    if not urlsplit(url).path.lower().endswith((".jpg", ".jpeg")):
+        return False
+    gray = img.convert("L")
+    histogram = gray.histogram()
+    dominant = max(histogram) / max(1, gray.width * gray.height)
+    return ImageStat.Stat(gray).stddev[0] < 12.0 or dominant >= 0.9
+
+
+def _process(img: Image.Image, body: bytes, job: DownloadJob, opt: DownloadOptions) -> _Verified:
+    """Orientation, rotation, crop, resize, RGB, JPEG: deterministic for the same bytes."""
+    fmt = img.format
+    changed = False
+    if _orientation(img) != 1:
+        img = ImageOps.exif_transpose(img)
+        changed = True
+
+    rotation = float(job.rotation or 0.0) % 360.0
+    if rotation:
+        quarter = {90.0: Image.Transpose.ROTATE_270, 180.0: Image.Transpose.ROTATE_180,
+                   270.0: Image.Transpose.ROTATE_90}.get(rotation)
+        if quarter is not None:  # PIL turns counter-clockwise; Rotation is clockwise
+            img = img.transpose(quarter)
+        else:
+            img = img.rotate(-rotation, resample=Image.Resampling.BICUBIC, expand=True)
+        changed = True
+
+    if job.crop is not None:
+        box = _crop_box(job.crop, img.width, img.height)
+        if box != (0, 0, img.width, img.height):
+            img = img.crop(box)
+            changed = True
+
+    if opt.max_size is not None and max(img.size) > opt.max_size:
+        scale = opt.max_size / max(img.size)
+        size = (max(1, min(opt.max_size, round(img.width * scale))),
+                max(1, min(opt.max_size, round(img.height * scale))))
+        img = img.resize(size, Image.Resampling.LANCZOS)
+        changed = True
+
+    if fmt == "JPEG" and img.mode == "RGB" and not changed:
+        return _Verified(body, img.width, img.height)
+
+    icc = img.info.get("icc_profile")
+    if img.mode != "RGB":
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            flat = Image.new("RGB", rgba.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+            img = flat
+        else:
+            img = img.convert("RGB")
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=opt.jpeg_quality, icc_profile=icc or None)
+    return _Verified(out.getvalue(), img.width, img.height)
+
+
+def _crop_box(crop: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    xmin, ymin, xmax, ymax = (min(1.0, max(0.0, float(v))) for v in crop)
+    left, right = _span(xmin, xmax, width)
+    top, bottom = _span(ymin, ymax, height)
+    return left, top, right, bottom
+
+
+def _span(lo: float, hi: float, n: int) -> tuple[int, int]:
+    start = min(n - 1, math.floor(lo * n + 1e-9))
+    end = max(start + 1, min(n, math.ceil(hi * n - 1e-9)))
+    return start, end
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_options(opt: DownloadOptions) -> None:
+    problems = []
+    if opt.workers < 1:
+        problems.append(f"workers must be >= 1 (got {opt.workers})")
+    if not opt.connect_timeout > 0 or not opt.read_timeout > 0:
+        problems.append(f"timeouts must be > 0 (got connect {opt.connect_timeout}, read {opt.read_timeout})")
+    if opt.retries < 0:
+        problems.append(f"retries must be >= 0 (got {opt.retries})")
+    if opt.backoff < 0:
+        problems.append(f"backoff must be >= 0 seconds (got {opt.backoff})")
+    if opt.max_size is not None and opt.max_size < 1:
+        problems.append(f"max_size must be a positive number of pixels or None (got {opt.max_size})")
+    if not 1 <= opt.jpeg_quality <= 95:
+        problems.append(f"jpeg_quality must be in 1..95 (got {opt.jpeg_quality})")
+    if problems:
+        raise MlkitError("invalid download options: " + "; ".join(problems))
+
+
+def _check_jobs(jobs: Sequence[DownloadJob]) -> None:
+    seen: dict[Path, str] = {}
+    for job in jobs:
+        dest = job.dest.absolute()
+        if dest in seen:
+            raise MlkitError(f"jobs {seen[dest]!r} and {job.key!r} both write {job.dest}; give each job its own dest")
+        seen[dest] = job.key
+        for source in job.sources:
+            if source.kind not in SOURCE_KINDS:
+                raise MlkitError(f"job {job.key!r}: unknown source kind {source.kind!r}; use one of {', '.join(SOURCE_KINDS)}")
+            if urlsplit(source.url).scheme not in ("http", "https"):
+                raise MlkitError(f"job {job.key!r}: source URL {source.url!r} is not http(s)")
+            if source.md5_b64 and _b64_digest(source.md5_b64) is None:
+                raise MlkitError(
+                    f"job {job.key!r}: md5_b64 {source.md5_b64!r} is not base64 of a 16-byte MD5 digest; "
+                    "pass OriginalMD5 exactly as in the image list, or None")
+        if job.crop is not None:
+            if len(job.crop) != 4:
+                raise MlkitError(f"job {job.key!r}: crop must be (xmin, ymin, xmax, ymax)")
+            xmin, ymin, xmax, ymax = job.crop
+            if not (xmin < xmax and ymin < ymax):
+                raise MlkitError(f"job {job.key!r}: crop {job.crop} is empty; need xmin < xmax and ymin < ymax")
+
+
+def _prepare_dirs(jobs: Sequence[DownloadJob]) -> None:
+    """Create destination folders and remove temp files a killed run left behind."""
+    for folder in sorted({job.dest.parent for job in jobs}):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise MlkitError(f"cannot create {folder}: {e.strerror}; check the path and its permissions") from e
+        for stale in folder.glob(_PART_GLOB):
+            with suppress(OSError):
+                stale.unlink()
+
+
+# --------------------------------------------------------------------------- progress
+
+
+@contextmanager
+def _progress_bar(enabled: bool, total: int) -> Iterator[Callable[[bool], None]]:
+    """Yield ``advance(failed)``; a rich bar on stderr when enabled and stderr is a terminal."""
+    if not enabled:
+        yield lambda failed: None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn,
+                               TextColumn, TimeRemainingColumn)
+    from rich.text import Text
+
+    class _Rate(ProgressColumn):
+        def render(self, task) -> Text:  # type: ignore[no-untyped-def]
+            speed = task.finished_speed or task.speed
+            return Text("-- img/s" if speed is None else f"{speed:.1f} img/s", style="progress.data.speed")
+
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("download"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeRemainingColumn(),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        console=console, disable=not console.is_terminal, transient=False,
+    )
+    task = progress.add_task("download", total=total, failed=0)
+    failures = 0
+
+    def advance(failed: bool) -> None:
+        nonlocal failures
+        failures += failed
+        progress.update(task, advance=1, failed=failures)
+
+    with progress:
+        yield advance
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def download_images(
+    jobs: Sequence[DownloadJob],
+    options: DownloadOptions | None = None,
+    on_progress: Callable[[DownloadOutcome], None] | None = None,
+) -> DownloadReport:
+    """Download every job's image to its ``dest``; return outcomes in the order of ``jobs``.
+
+    A failed image is an outcome with ``ok=False`` and a reason code, never an exception.
+    ``on_progress`` is called in the calling thread, in completion order, once per job;
+    an exception it raises (e.g. KeyboardInterrupt) stops the run like Ctrl-C does:
+    queued jobs are cancelled, in-flight ones abort, temp files are removed, the
+    exception propagates. Files already finished stay; a rerun skips them.
+
+    Raises MlkitError for invalid options or jobs, and when a file cannot be written
+    (disk full, permissions): the run stops, since every later job would fail the same way.
+    """
+    opt = options or DownloadOptions()
+    _check_options(opt)
+    jobs = list(jobs)
+    _check_jobs(jobs)
+    started = time.monotonic()
+    _prepare_dirs(jobs)
+
+    stop = threading.Event()
+    registry = _Registry()
+    downloader = _Downloader(opt, stop, registry)
+    outcomes: list[DownloadOutcome | None] = [None] * len(jobs)
+    executor = ThreadPoolExecutor(max_workers=opt.workers, thread_name_prefix="mlkit-download")
+    running: dict[Future[DownloadOutcome], int] = {}
+    # A bounded window of submitted jobs keeps memory flat and Ctrl-C quick for big runs.
+    window = opt.workers * 2
+    queue = iter(range(len(jobs)))
+    try:
+        with _progress_bar(opt.progress, len(jobs)) as advance:
+            def refill() -> None:
+                while len(running) < window:
+                    index = next(queue, None)
+                    if index is None:
+                        return
+                    running[executor.submit(downloader.run_job, jobs[index])] = index
+
+            refill()
+            while running:
+                done, _ = wait_futures(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index = running.pop(future)
+                    try:
+                        outcome = future.result()
+                    except _WriteFailed as e:
+                        raise MlkitError(
+                            f"cannot write {e.path}: {e.error.strerror or e.error}; "
+                            f"free disk space or fix the permissions of {e.path.parent}") from e
+                    outcomes[index] = outcome
+                    advance(not outcome.ok)
+                    if on_progress is not None:
+                        on_progress(outcome)
+                refill()
+    except BaseException:
+        stop.set()
+        executor.shutdown(wait=False, cancel_futures=True)
+        registry.abort_responses()
+        # Cancelled futures never reach "done" for wait(); only the in-flight ones matter.
+        in_flight = [f for f in running if not f.cancelled()]
+        if in_flight:
+            wait_futures(in_flight, timeout=_INTERRUPT_GRACE)
+        registry.remove_temps()
+        downloader.close()
+        raise
+    executor.shutdown(wait=True)
+    downloader.close()
+    return DownloadReport(outcomes=[o for o in outcomes if o is not None], elapsed=time.monotonic() - started)

@@ -1,0 +1,501 @@
+"""A columnar cache of an Open Images image-level labels CSV.
+
+The v7 train labels file is ~2.7 GB and ~58M rows: loading it whole with pandas takes
+about 9 GB. Instead it is scanned once, in bounded chunks on two threads, into flat
+column files that later runs memory-map:
+
+- ``runs.u64``    ImageID (16 hex digits = 64 bits) of each run of consecutive rows of one
+                  image (the official files group rows by image: ~6 rows a run)
+- ``run.u32``     per row: its run number, so its ImageID is ``runs[run[row]]``
+- ``labels.u16``  LabelName as a code into ``meta.json["labels"]``
+- ``conf.u8``     Confidence x 100, rounded (1 -> 100, 0 -> 0; machine scores to 1 %)
+- ``images.u64``  the distinct ImageIDs, sorted
+- ``counts.i64``  per label code: rows with Confidence == 1 (images verified to show it)
+
+A query ("which images carry label X with Confidence 1") is then a table lookup over
+the label codes: well under a second for 58M rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MlkitError
+from .layout import LABEL_COLUMNS
+
+FORMAT_VERSION = 1
+CHUNK_BYTES = 48 << 20
+MAX_LABELS = 65535
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+# ---------------------------------------------------------------------------- ImageIDs
+
+def hex_to_id(image_id: str) -> int:
+    """ImageID (16 hex digits) -> its uint64 value."""
+    if len(image_id) != 16:
+        raise ValueError(f"an Open Images ImageID has 16 hex digits, got {image_id!r}")
+    return int(image_id, 16)
+
+
+def ids_to_hex(ids: Iterable[int] | np.ndarray) -> list[str]:
+    return [f"{int(v):016x}" for v in ids]
+
+
+def hex_array_to_ids(image_ids: Iterable[str]) -> np.ndarray:
+    return np.array([hex_to_id(s) for s in image_ids], dtype=np.uint64)
+
+
+# ---------------------------------------------------------------------------- parsing
+
+@dataclass
+class _Chunk:
+    run_of_row: np.ndarray  # uint32: which run of consecutive same-image rows each row is in
+    run_ids: np.ndarray     # uint64: the ImageID of each run
+    keys: np.ndarray | None  # fast path: uint64 label keys (hash of the MID bytes) for `codes`
+    names: list[str] | None  # general path: label names for `codes`
+    codes: np.ndarray       # index into keys (fast path) or names (general path)
+    key_names: dict[int, str]  # fast path: key -> MID
+    conf: np.ndarray        # uint8, confidence x 100
+
+    @property
+    def rows(self) -> int:
+        return int(self.run_of_row.size)
+
+
+def _runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(run number of each row, ImageID of each run) for consecutive equal ids."""
+    new_run = np.ones(ids.size, dtype=bool)
+    if ids.size:
+        np.not_equal(ids[1:], ids[:-1], out=new_run[1:])
+    return (np.cumsum(new_run) - 1).astype(np.uint32), ids[new_run]
+
+
+def _u64_view(a: np.ndarray) -> np.ndarray:
+    """Every byte offset of ``a`` as the start of an unaligned little-endian uint64."""
+    return np.ndarray(shape=(max(a.size - 7, 0),), dtype="<u8", buffer=a, offset=0, strides=(1,))
+
+
+def _hex8(words: np.ndarray) -> np.ndarray:
+    """8 ASCII hex digits per little-endian word (first digit in the low byte) -> value."""
+    v = (words & np.uint64(0x0F0F0F0F0F0F0F0F)) + np.uint64(9) * ((words >> np.uint64(6)) & np.uint64(0x0101010101010101))
+    v = ((v << np.uint64(4)) | (v >> np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
+    v = ((v << np.uint64(8)) | (v >> np.uint64(16))) & np.uint64(0x0000FFFF0000FFFF)
+    return ((v << np.uint64(16)) | (v >> np.uint64(32))) & np.uint64(0xFFFFFFFF)
+
+
+_BYTE_MASKS = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
+
+
+def _low_bytes_mask(n: np.ndarray) -> np.ndarray:
+    """Mask keeping the low ``n`` bytes (0..8) of a uint64."""
+    return _BYTE_MASKS[np.clip(n, 0, 8)]
+
+
+def _parse_fast(buf: bytes | memoryview) -> _Chunk | None:
+    """Parse canonical rows ``<16 hex>,<source>,<mid>,<0|1>``; None if the chunk is not.
+
+    Only one pass over the whole buffer (newlines); every other field boundary is
+    derived and then checked on every row: the first comma follows the 16-digit ImageID,
+    the last one precedes the one-digit Confidence, and the Source field (a handful of
+    words such as ``verification``) has a length known from its first letter.
+    """
+    a = np.frombuffer(buf, dtype=np.uint8)
+    if a.size < 24:
+        return None
+    ends = np.flatnonzero(a == 10)
+    n = ends.size
+    starts = np.empty(n, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    cr = a[ends - 1] == 13
+    comma3 = ends - 2 - cr
+    if not (np.all(a[starts + 16] == 44) and np.all(a[comma3] == 44)):
+        return None
+    digit = a[comma3 + 1]
+    if not np.all((digit == 48) | (digit == 49)):
+        return None
+    # Source length per first letter, learned from one row each, checked on all rows
+    first = a[starts + 17]
+    src_len = np.zeros(256, dtype=np.int64)
+    for letter in np.flatnonzero(np.bincount(first, minlength=256)):
+        row = int(np.flatnonzero(first == letter)[0])
+        s0 = int(starts[row]) + 17
+        comma = bytes(a[s0:int(ends[row])]).find(b",")
+        if comma <= 0:
+            return None
+        src_len[letter] = comma
+    comma2 = starts + 17 + src_len[first]
+    if not np.all(a[comma2] == 44):
+        return None
+    label_start = comma2 + 1
+    label_len = comma3 - label_start
+    if n and (label_len.max() > 16 or label_len.min() < 1):
+        return None
+    padded = np.concatenate([a, np.zeros(16, dtype=np.uint8)])
+    w = _u64_view(padded)
+    # Rows of one image are consecutive: decode the 16 hex digits at run starts only.
+    hi, lo = w[starts], w[starts + 8]
+    new_run = np.empty(n, dtype=bool)
+    new_run[0] = True
+    np.not_equal(hi[1:], hi[:-1], out=new_run[1:])
+    new_run[1:] |= lo[1:] != lo[:-1]
+    run_rows = np.flatnonzero(new_run)
+    run_ids = (_hex8(hi[run_rows]) << np.uint64(32)) | _hex8(lo[run_rows])
+    run_of_row = (np.cumsum(new_run) - 1).astype(np.uint32)
+    # validate the hex digits of a sample of runs (structure is checked on every row)
+    for r in np.linspace(0, run_rows.size - 1, num=min(run_rows.size, 64), dtype=np.int64):
+        s = int(starts[run_rows[r]])
+        text = bytes(a[s:s + 16]).decode("ascii", "replace")
+        try:
+            ok = int(text, 16) == int(run_ids[r])
+        except ValueError:
+            ok = False
+        if not ok:
+            raise MlkitError(f"malformed ImageID {text!r}: an Open Images ImageID has 16 hex digits")
+    k0 = w[label_start] & _low_bytes_mask(label_len)
+    k1 = w[label_start + 8] & _low_bytes_mask(label_len - 8)
+    keys = (k0 * _GOLDEN) ^ k1
+    import pandas as pd  # factorize: a hash table, O(n)
+
+    codes, uniq = pd.factorize(keys)
+    # factorize numbers codes in order of first appearance: first rows are where the
+    # running maximum grows
+    running = np.maximum.accumulate(codes)
+    grows = np.empty(n, dtype=bool)
+    grows[0] = True
+    np.greater(running[1:], running[:-1], out=grows[1:])
+    key_names = {}
+    for code, row in enumerate(np.flatnonzero(grows)):
+        s, ln = int(label_start[row]), int(label_len[row])
+        key_names[int(uniq[code])] = bytes(a[s:s + ln]).decode("utf-8")
+    conf = ((digit - 48) * 100).astype(np.uint8)
+    return _Chunk(run_of_row=run_of_row, run_ids=run_ids, keys=np.asarray(uniq, dtype=np.uint64),
+                  names=None, codes=codes, key_names=key_names, conf=conf)
+
+
+def _parse_general(buf: bytes, column_names: list[str]) -> _Chunk:
+    """Any valid CSV chunk (quotes, float confidences, column order) via pyarrow."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(buf),
+            read_options=pacsv.ReadOptions(column_names=column_names),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=["ImageID", "LabelName", "Confidence"],
+                column_types={"ImageID": pa.string(), "LabelName": pa.string(), "Confidence": pa.float64()},
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise MlkitError(f"malformed labels CSV: {exc}. Expected columns {','.join(LABEL_COLUMNS)}.") from None
+    image_ids = table.column("ImageID").to_pylist()
+    try:
+        ids = np.array([int(s, 16) for s in image_ids], dtype=np.uint64)
+    except (ValueError, TypeError):
+        bad = next((s for s in image_ids if not _is_hex16(s)), "?")
+        raise MlkitError(f"malformed ImageID {bad!r}: an Open Images ImageID has 16 hex digits") from None
+    if any(len(s) != 16 for s in image_ids):
+        bad = next(s for s in image_ids if len(s) != 16)
+        raise MlkitError(f"malformed ImageID {bad!r}: an Open Images ImageID has 16 hex digits")
+    enc = pc.dictionary_encode(table.column("LabelName")).combine_chunks()
+    conf = table.column("Confidence").to_numpy(zero_copy_only=False)
+    if np.isnan(conf).any() or (conf < 0).any() or (conf > 1).any():
+        raise MlkitError("malformed labels CSV: Confidence must be a number between 0 and 1")
+    run_of_row, run_ids = _runs(ids)
+    return _Chunk(run_of_row=run_of_row, run_ids=run_ids, keys=None, names=enc.dictionary.to_pylist(),
+                  codes=enc.indices.to_numpy(zero_copy_only=False), key_names={},
+                  conf=np.rint(conf * 100).astype(np.uint8))
+
+
+def _is_hex16(s: object) -> bool:
+    try:
+        return isinstance(s, str) and len(s) == 16 and int(s, 16) >= 0
+    except ValueError:
+        return False
+
+
+def _read_header(path: Path) -> tuple[list[str], int]:
+    """The column names and the byte offset of the first data row."""
+    with open(path, "rb") as f:
+        first = f.readline()
+    text = first.decode("utf-8-sig", "replace").strip()
+    cols = [c.strip().strip('"') for c in text.split(",")]
+    if cols and cols[0] == "ImageID":
+        missing = [c for c in ("ImageID", "LabelName", "Confidence") if c not in cols]
+        if missing:
+            raise MlkitError(
+                f"{path.name}: missing column(s) {', '.join(missing)}; an Open Images labels file has "
+                f"the header {','.join(LABEL_COLUMNS)}")
+        return cols, len(first)
+    if len(cols) == 4 and _is_hex16(cols[0]):  # no header row: assume the official order
+        return list(LABEL_COLUMNS), 0
+    raise MlkitError(
+        f"{path.name} does not look like an Open Images labels file: its first line is {text[:80]!r}; "
+        f"expected the header {','.join(LABEL_COLUMNS)}")
+
+
+def _chunks(path: Path, offset: int, chunk_bytes: int) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        rest = b""
+        while True:
+            data = f.read(chunk_bytes)
+            if not data:
+                if rest.strip():
+                    yield rest if rest.endswith(b"\n") else rest + b"\n"
+                return
+            data = rest + data if rest else data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data
+                continue
+            rest = data[cut:]
+            yield data[:cut]
+
+
+# ---------------------------------------------------------------------------- the index
+
+@dataclass
+class LabelIndex:
+    """Read side of the cache: memory-mapped columns and the label vocabulary."""
+
+    path: Path
+    labels: list[str]
+    rows: int
+    source_size: int
+    build_seconds: float
+
+    def __post_init__(self) -> None:
+        self.code_of = {m: i for i, m in enumerate(self.labels)}
+        self._run = self._map("run.u32", np.uint32, self.rows)
+        self._runs = np.fromfile(self.path / "runs.u64", dtype=np.uint64)
+        self._codes = self._map("labels.u16", np.uint16, self.rows)
+        self._conf = self._map("conf.u8", np.uint8, self.rows)
+
+    def _map(self, name: str, dtype, count: int) -> np.ndarray:
+        if count == 0:
+            return np.zeros(0, dtype=dtype)
+        return np.memmap(self.path / name, dtype=dtype, mode="r", shape=(count,))
+
+    @property
+    def images(self) -> np.ndarray:
+        """Distinct ImageIDs (uint64, sorted) of every image that has at least one label row."""
+        return np.fromfile(self.path / "images.u64", dtype=np.uint64)
+
+    def counts(self) -> dict[str, int]:
+        """Rows with Confidence == 1 per MID: images verified to show the class."""
+        c = np.fromfile(self.path / "counts.i64", dtype=np.int64)
+        return {m: int(c[i]) for i, m in enumerate(self.labels) if c[i]}
+
+    def rows_for(self, mids: Iterable[str]) -> np.ndarray:
+        """Row numbers whose LabelName is one of ``mids`` (unknown MIDs match nothing)."""
+        codes = [self.code_of[m] for m in mids if m in self.code_of]
+        if not codes or self.rows == 0:
+            return np.zeros(0, dtype=np.int64)
+        lut = np.zeros(len(self.labels), dtype=bool)
+        lut[codes] = True
+        return np.flatnonzero(lut[self._codes])
+
+    def images_with(self, mids: Iterable[str], confidence: int | None = 1) -> np.ndarray:
+        """Sorted distinct ImageIDs with a row for any of ``mids`` at that Confidence
+        (1 = verified present, 0 = verified absent, None = either)."""
+        rows = self.rows_for(mids)
+        if confidence is not None and rows.size:
+            rows = rows[self._conf[rows] == np.uint8(round(confidence * 100))]
+        return np.unique(self._runs[self._run[rows]])
+
+
+def index_dir_for(csv_path: Path, cache_dir: Path) -> Path:
+    resolved = str(Path(csv_path).resolve())
+    digest = hashlib.sha1(resolved.encode()).hexdigest()[:12]
+    return Path(cache_dir) / "index" / f"{Path(csv_path).name}-{digest}"
+
+
+def open_label_index(csv_path: Path | str, cache_dir: Path | str, *, progress: bool = True,
+                     threads: int = 2, on_bytes: Callable[[int], None] | None = None) -> LabelIndex:
+    """The index of ``csv_path``, built first if it is missing or stale (size/mtime changed)."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise MlkitError(f"labels file not found: {csv_path}")
+    out = index_dir_for(csv_path, Path(cache_dir))
+    st = csv_path.stat()
+    meta_path = out / "meta.json"
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+            if (meta.get("format") == FORMAT_VERSION and meta.get("source_size") == st.st_size
+                    and meta.get("source_mtime_ns") == st.st_mtime_ns):
+                return _load(out, meta)
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable or stale: rebuild below
+    meta = build_label_index(csv_path, out, progress=progress, threads=threads, on_bytes=on_bytes)
+    return _load(out, meta)
+
+
+def _load(out: Path, meta: dict) -> LabelIndex:
+    return LabelIndex(path=out, labels=meta["labels"], rows=meta["rows"],
+                      source_size=meta["source_size"], build_seconds=meta["build_seconds"])
+
+
+def build_label_index(csv_path: Path, out: Path, *, progress: bool = True, threads: int = 2,
+                      chunk_bytes: int = CHUNK_BYTES,
+                      on_bytes: Callable[[int], None] | None = None) -> dict:
+    """Scan ``csv_path`` once into the column files of ``out`` (written atomically)."""
+    t0 = time.perf_counter()
+    st = csv_path.stat()
+    columns, offset = _read_header(csv_path)
+    canonical = columns == list(LABEL_COLUMNS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        vocab: dict[str, int] = {}
+        names_by_code: list[str] = []
+        key_code: dict[int, int] = {}
+        counts = np.zeros(MAX_LABELS, dtype=np.int64)
+        rows = 0
+        n_runs = 0
+        sorted_runs = True
+        last_run_id = -1
+        files = {name: open(tmp / name, "wb") for name in ("run.u32", "runs.u64", "labels.u16", "conf.u8")}
+
+        def parse(buf: bytes) -> _Chunk:
+            chunk = _parse_fast(buf) if canonical else None
+            return chunk if chunk is not None else _parse_general(buf, columns)
+
+        def code_for(name: str) -> int:
+            code = vocab.get(name)
+            if code is None:
+                code = len(vocab)
+                if code >= MAX_LABELS:
+                    raise MlkitError(f"{csv_path.name} has more than {MAX_LABELS} distinct labels; "
+                                     "this is not an Open Images image-level labels file")
+                vocab[name] = code
+                names_by_code.append(name)
+            return code
+
+        bar = _ScanProgress(csv_path.name, st.st_size - offset, enabled=progress)
+        with bar, ThreadPoolExecutor(threads) as pool:
+            for buf_len, chunk in _ordered_map(pool, parse, _chunks(csv_path, offset, chunk_bytes), ahead=threads + 1):
+                if chunk.names is not None:
+                    lut = np.array([code_for(nm) for nm in chunk.names], dtype=np.uint16)
+                else:
+                    for key, name in chunk.key_names.items():
+                        if key not in key_code:
+                            key_code[key] = code_for(name)
+                        elif names_by_code[key_code[key]] != name:  # 64-bit key collision
+                            raise MlkitError("internal error: label key collision; please report it")
+                    lut = np.array([key_code[int(k)] for k in chunk.keys], dtype=np.uint16)
+                codes = lut[chunk.codes] if lut.size else np.zeros(0, dtype=np.uint16)
+                if n_runs + chunk.run_ids.size >= 2**32:
+                    raise MlkitError(f"{csv_path.name} is too large to index (over 4 billion images)")
+                files["run.u32"].write((chunk.run_of_row + np.uint32(n_runs)).tobytes())
+                files["runs.u64"].write(chunk.run_ids.tobytes())
+                files["labels.u16"].write(codes.tobytes())
+                files["conf.u8"].write(chunk.conf.tobytes())
+                counts += np.bincount(codes[chunk.conf == 100], minlength=MAX_LABELS)[:MAX_LABELS]
+                if chunk.run_ids.size and sorted_runs:
+                    sorted_runs = (int(chunk.run_ids[0]) > last_run_id
+                                   and bool(np.all(chunk.run_ids[1:] > chunk.run_ids[:-1])))
+                    last_run_id = int(chunk.run_ids[-1])
+                n_runs += chunk.run_ids.size
+                rows += chunk.rows
+                bar.advance(buf_len)
+                if on_bytes:
+                    on_bytes(buf_len)
+        for f in files.values():
+            f.close()
+        runs = np.fromfile(tmp / "runs.u64", dtype=np.uint64)
+        images = runs if sorted_runs else np.unique(runs)  # sorted official files need no sort
+        images.tofile(tmp / "images.u64")
+        labels = [name for name, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+        counts[: len(labels)].tofile(tmp / "counts.i64")
+        meta = {
+            "format": FORMAT_VERSION,
+            "source": str(csv_path.resolve()),
+            "source_size": st.st_size,
+            "source_mtime_ns": st.st_mtime_ns,
+            "columns": columns,
+            "rows": rows,
+            "images": int(images.size),
+            "labels": labels,
+            "build_seconds": round(time.perf_counter() - t0, 3),
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+        return meta
+    except BaseException:
+        for f in locals().get("files", {}).values():
+            f.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _ordered_map(pool: ThreadPoolExecutor, fn, items: Iterator[bytes], ahead: int):
+    """Like pool.map, but with at most ``ahead`` items in flight (bounded memory)."""
+    pending: queue.SimpleQueue = queue.SimpleQueue()
+    inflight = 0
+    it = iter(items)
+    exhausted = False
+    while True:
+        while not exhausted and inflight < ahead:
+            try:
+                buf = next(it)
+            except StopIteration:
+                exhausted = True
+                break
+            pending.put((len(buf), pool.submit(fn, buf)))
+            inflight += 1
+        if inflight == 0:
+            return
+        size, fut = pending.get()
+        inflight -= 1
+        yield size, fut.result()
+
+
+class _ScanProgress:
+    """A rich progress bar over bytes scanned (stderr), or nothing."""
+
+    def __init__(self, name: str, total: int, enabled: bool):
+        self._lock = threading.Lock()
+        self._progress = None
+        if enabled and total > (8 << 20):
+            from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
+                                       TimeRemainingColumn, TransferSpeedColumn)
+
+            self._progress = Progress(TextColumn(f"indexing {name}"), BarColumn(), DownloadColumn(),
+                                      TransferSpeedColumn(), TimeRemainingColumn(), transient=True)
+            self._task = self._progress.add_task("scan", total=total)
+
+    def __enter__(self):
+        if self._progress:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._progress:
+            self._progress.stop()
+
+    def advance(self, n: int) -> None:
+        if self._progress:
+            self._progress.advance(self._task, n)
