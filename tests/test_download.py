@@ -417,6 +417,16 @@ def test_max_size_resizes_the_longer_side(srv, root, tmp_path):
     assert (tmp_path / "s.jpg").read_bytes() == small
 
 
+def test_empty_csv_cells_mean_none(srv, root, tmp_path):
+    """pandas reads an empty Rotation or OriginalMD5 cell as NaN: same as None."""
+    data = noise_jpeg(root / "a.jpg", 1)
+    job = DownloadJob("a", tmp_path / "a.jpg", (ImageSource(f"{srv.url}/a.jpg", "original", float("nan")),),
+                      rotation=float("nan"))
+    assert job.rotation is None and job.sources[0].md5_b64 is None
+    assert download_images([job], fast()).outcomes[0].ok
+    assert (tmp_path / "a.jpg").read_bytes() == data
+
+
 def test_transparent_png_becomes_rgb_jpeg(srv, root, tmp_path):
     img = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
     img.paste((255, 0, 0, 255), (0, 0, 20, 40))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -25,17 +25,18 @@ from . import __version__
 from .download import DownloadJob, DownloadOptions, ImageSource, download_images
 from .errors import MlkitError
 from .fsutil import atomic_write_text
-from .manifest import ManifestRow, write_attribution, write_manifest
+from .manifest import ManifestRow, read_manifest, write_attribution, write_manifest
 from .openimages import layout
-from .openimages.fetch import MetadataSource, fetch, metadata_source
-from .openimages.labelindex import LabelIndex, ids_to_hex, open_label_index
-from .openimages.ontology import (ClassTable, Hierarchy, OIClass, RelatedClass, read_class_table,
-                                  read_hierarchy, related_classes)
+from .openimages.fetch import fetch
+from .openimages.labelindex import ids_to_hex
+from .openimages.metadata import OpenImagesMetadata, load_metadata
+from .openimages.ontology import OIClass, RelatedClass
 from .openimages.tablecache import open_csv_table
 from .preview import contact_sheet
 from .selection import (BALANCE_MODES, Balance, assign_splits, balance_counts, class_folder_name,
                         negative_folder_name, sample, sample_excluding)
 
+JOURNAL = ".downloads.jsonl"
 SETTINGS_THAT_SHAPE_THE_DATASET = (
     "positive", "label_set", "splits", "negatives", "negative_classes", "verified_negatives",
     "include_related", "max_positives", "balance", "seed", "val", "test", "max_size", "crop",
@@ -150,37 +151,6 @@ class DatasetResult:
 Log = Callable[[str], None]
 
 
-@dataclass
-class OpenImagesMetadata:
-    """The small files every command needs: classes and hierarchy of one label set."""
-
-    source: MetadataSource
-    label_set: str
-    classes: ClassTable
-    hierarchy: Hierarchy | None
-
-    def related(self, positive: OIClass) -> list[RelatedClass]:
-        return related_classes(self.classes, positive, self.hierarchy)
-
-    def label_index(self, split: str, progress: bool = True) -> LabelIndex:
-        path = fetch(self.source, layout.human_labels_path(split, self.label_set), progress=progress)
-        return open_label_index(path, self.source.cache_dir, progress=progress)
-
-
-def load_metadata(source: str | None = None, cache_dir: Path | str | None = None,
-                  label_set: str = "all", progress: bool = True) -> OpenImagesMetadata:
-    src = metadata_source(source, cache_dir)
-    classes_path = layout.CLASSES_ALL if label_set == "all" else layout.CLASSES_BOXABLE
-    classes = read_class_table(fetch(src, classes_path, progress=progress))
-    try:
-        hierarchy = read_hierarchy(fetch(src, layout.HIERARCHY, progress=progress))
-    except MlkitError as exc:
-        if "not found" not in str(exc):
-            raise
-        hierarchy = None  # a source without the hierarchy still works: related by name only
-    return OpenImagesMetadata(src, label_set, classes, hierarchy)
-
-
 def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResult:
     """Select, download and lay out a dataset (or with ``dry_run``, only report the plan)."""
     t0 = time.perf_counter()
@@ -267,10 +237,20 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
     jobs = [DownloadJob(key=p.image_id, dest=root / p.split / p.class_name / f"{p.image_id}.jpg",
                         sources=_sources(p, images_base), rotation=_rotation(p.record), crop=p.crop)
             for p in plan]
+    journal = root / JOURNAL
+    journal_lock = threading.Lock()
+
+    def record(out) -> None:  # provenance of each new file, kept even if this run is killed
+        if out.ok and not out.skipped:
+            with journal_lock, open(journal, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"id": out.key, "url": out.source_url, "kind": out.source_kind}) + "\n")
+
+    root.mkdir(parents=True, exist_ok=True)
     report = download_images(jobs, DownloadOptions(workers=config.workers, max_size=config.max_size,
-                                                   progress=config.progress))
+                                                   progress=config.progress), on_progress=record)
 
     # --- duplicates, records, summary -----------------------------------------------------
+    previous = _previous_sources(root / "manifest.csv", journal)
     rows: list[ManifestRow] = []
     first_with_md5: dict[str, str] = {}
     duplicates = 0
@@ -282,7 +262,10 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
             duplicates += 1
         elif out.ok:
             first_with_md5[out.md5] = p.image_id
-        rows.append(_manifest_row(p, out, status, reason))
+        row = _manifest_row(p, out, status, reason)
+        if out.skipped and p.image_id in previous:  # fetched by an earlier (interrupted) run
+            row.source_url, row.source_kind = previous[p.image_id]
+        rows.append(row)
     counts = _count([p for p, r in zip(plan, rows) if r.status == "ok"])
     train_counts = {c: counts.get(c, {}).get("train", 0) for c in (pos_folder, neg_folder)}
     weights = (balance_counts(train_counts, "weights").class_weights
@@ -300,6 +283,7 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
                            sum(1 for o in report.outcomes if o.skipped), content_hash, False, estimated,
                            time.perf_counter() - t0, notes)
     _write_dataset_json(root, config, result, meta)
+    journal.unlink(missing_ok=True)
     return result
 
 
@@ -415,6 +399,26 @@ def _manifest_row(p: PlannedImage, out, status: str, reason: str) -> ManifestRow
         oi_subset=p.oi_subset)
 
 
+def _previous_sources(manifest: Path, journal: Path) -> dict[str, tuple[str, str]]:
+    """ImageID -> (source_url, source_kind) recorded by an earlier run (its manifest, or
+    the journal of a run that was interrupted before writing one)."""
+    out: dict[str, tuple[str, str]] = {}
+    if manifest.is_file():
+        try:
+            out.update((r.ImageID, (r.source_url, r.source_kind)) for r in read_manifest(manifest)
+                       if r.status == "ok")
+        except (OSError, ValueError, TypeError):
+            pass
+    if journal.is_file():
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                out[entry["id"]] = (entry["url"] or "", entry["kind"] or "")
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a kill
+    return out
+
+
 def _content_hash(rows: Sequence[ManifestRow]) -> str:
     h = hashlib.sha256()
     for r in sorted((r for r in rows if r.status == "ok"), key=lambda r: r.path):
@@ -479,6 +483,3 @@ def _write_dataset_json(root: Path, config: DatasetConfig, result: DatasetResult
     }
     atomic_write_text(root / "dataset.json", json.dumps(info, indent=2) + "\n")
 
-
-def remove_dataset(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

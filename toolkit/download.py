@@ -48,7 +48,6 @@ import requests
 from PIL import Image, ImageFile, ImageOps, ImageStat
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import IncompleteRead, ReadTimeoutError
-from urllib3.util.retry import Retry
 
 from toolkit import __version__
 from toolkit.errors import MlkitError
@@ -91,6 +90,10 @@ class ImageSource:
     md5_b64: str | None = None
     """Open Images ``OriginalMD5`` (base64 of the MD5 digest); checked only for kind ``original``."""
 
+    def __post_init__(self) -> None:
+        if _missing(self.md5_b64):  # an empty CSV cell read by pandas is NaN
+            object.__setattr__(self, "md5_b64", None)
+
 
 @dataclass(frozen=True)
 class DownloadJob:
@@ -111,6 +114,12 @@ class DownloadJob:
     def __post_init__(self) -> None:
         object.__setattr__(self, "dest", Path(self.dest))
         object.__setattr__(self, "sources", tuple(self.sources))
+        if _missing(self.rotation):  # the Rotation column is often empty (NaN in pandas)
+            object.__setattr__(self, "rotation", None)
+
+
+def _missing(value: object) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
 
 
 @dataclass
@@ -272,7 +281,7 @@ class _Downloader:
         adapter = HTTPAdapter(
             pool_connections=16,
             pool_maxsize=max(options.workers, 10),
-            max_retries=Retry(total=0, connect=0, read=0, redirect=None, status=0, raise_on_redirect=False),
+            max_retries=0,
         )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -352,7 +361,7 @@ class _Downloader:
             data = dest.read_bytes()
         except FileNotFoundError:
             return None
-        except IsADirectoryError as e:
+        except OSError as e:  # a folder in the way, no permission: every rerun would fail
             raise _WriteFailed(dest, e) from e
         try:
             img = _open(data)
@@ -389,9 +398,10 @@ class _Downloader:
             chain += [r.headers.get("Location", "") for r in resp.history]
             if any(_PLACEHOLDER_MARK in u for u in chain):
                 raise _Failure("placeholder", False, f"redirected to {resp.url}")
-            status = resp.status_code
-            if status != 200:
-                raise _status_failure(resp)
+            if resp.status_code != 200:
+                failure = _status_failure(resp)
+                _drain(resp)
+                raise failure
             declared = resp.headers.get("Content-Length")
             expected = int(declared) if declared and declared.isdigit() else None
             chunks = []
@@ -441,7 +451,7 @@ class _Downloader:
             return _Verified(body, size[0], size[1], digest)
         try:
             return _process(img, body, job, self.opt)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, TypeError) as e:
             raise _Failure("not_an_image", False, f"cannot process: {e}") from e
 
     # -- disk ------------------------------------------------------------------------
@@ -494,6 +504,15 @@ def _status_failure(resp: requests.Response) -> _Failure:
         reason = "http_429" if status == 429 else "server_error"
         return _Failure(reason, True, where, retry_after)
     return _Failure(f"http_{status}", False, where)
+
+
+def _drain(resp: requests.Response) -> None:
+    """Read a small error body so its keep-alive connection goes back to the pool
+    (CVDF answers 404 for every image outside the boxable set)."""
+    declared = resp.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) <= _CHUNK:
+        with suppress(Exception):
+            resp.content  # noqa: B018
 
 
 def _classify(e: requests.RequestException) -> _Failure:
@@ -718,10 +737,16 @@ def _check_jobs(jobs: Sequence[DownloadJob]) -> None:
                 raise MlkitError(f"job {job.key!r}: unknown source kind {source.kind!r}; use one of {', '.join(SOURCE_KINDS)}")
             if urlsplit(source.url).scheme not in ("http", "https"):
                 raise MlkitError(f"job {job.key!r}: source URL {source.url!r} is not http(s)")
-            if source.md5_b64 and _b64_digest(source.md5_b64) is None:
+            if source.md5_b64 is not None and (not isinstance(source.md5_b64, str)
+                                               or _b64_digest(source.md5_b64) is None):
                 raise MlkitError(
                     f"job {job.key!r}: md5_b64 {source.md5_b64!r} is not base64 of a 16-byte MD5 digest; "
                     "pass OriginalMD5 exactly as in the image list, or None")
+        if job.rotation is not None:
+            try:
+                float(job.rotation)
+            except (TypeError, ValueError):
+                raise MlkitError(f"job {job.key!r}: rotation {job.rotation!r} is not a number of degrees") from None
         if job.crop is not None:
             if len(job.crop) != 4:
                 raise MlkitError(f"job {job.key!r}: crop must be (xmin, ymin, xmax, ymax)")

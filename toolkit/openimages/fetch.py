@@ -549,6 +549,9 @@ def _is_network_oserror(exc: OSError) -> bool:
 # --------------------------------------------------------------------------- progress
 
 
+SMALL_FILE_BYTES = 1 << 20
+
+
 class _Bar:
     """A rich progress bar on stderr (bytes, rate, ETA), or nothing."""
 
@@ -561,6 +564,8 @@ class _Bar:
         if self._progress is None:
             return
         if self._task is None:
+            if total is not None and total - completed < SMALL_FILE_BYTES:
+                return  # a bar that flashes by for a small file is only noise
             self._task = self._progress.add_task(self._label, total=total, completed=completed)
         else:
             self._progress.reset(self._task, total=total, completed=completed)
@@ -592,6 +597,7 @@ def _progress_bar(enabled: bool, label: str) -> Iterator[_Bar]:
         TransferSpeedColumn(),
         TimeRemainingColumn(),
         console=Console(stderr=True),
+        transient=True,
     )
     with progress:
         yield _Bar(progress, label)
