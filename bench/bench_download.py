@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import multiprocessing as mp
+import os
 import sys
 import tempfile
 import time
@@ -110,6 +111,12 @@ def _serve(root: str, plan: dict, conn) -> None:  # type: ignore[no-untyped-def]
                 return
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (the client; the server runs in its own process)."""
+    t = os.times()
+    return t.user + t.system
+
+
 def md5_file(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
@@ -164,27 +171,35 @@ def main(argv: list[str] | None = None) -> int:
 
         with ServerProcess(tmp_path / "root", {"latency": args.latency}) as srv:
             urls = [f"{srv.url}/train/{p.name}" for p in files]
+            load_before = os.getloadavg()[0]
+            cpu = cpu_seconds()
             base_s = run_baseline(urls, tmp_path / "baseline")
+            base_cpu = cpu_seconds() - cpu
             base_bad = sum(md5_file(tmp_path / "baseline" / n) != m for n, m in served.items())
 
             clean_jobs = jobs_for(urls, tmp_path / "clean")
+            cpu = cpu_seconds()
             clean = download_images(clean_jobs, options)
+            clean_cpu = cpu_seconds() - cpu
             clean_bad = check_files(clean_jobs, served)
 
             srv.set_faults({"rate": FAULT_RATE, "kinds": ("status", "reset", "truncate"),
                             "seed": 0, "latency": args.latency})
             fault_jobs = jobs_for(urls, tmp_path / "faults")
+            cpu = cpu_seconds()
             faulty = download_images(fault_jobs, options)
+            fault_cpu = cpu_seconds() - cpu
             fault_bad = check_files(fault_jobs, served)
             fault_requests = sum(srv.requests().values())
 
     mb = total_bytes / 1e6
     rows = {
-        "baseline": {"wall_s": base_s, "ok": args.images - base_bad, "requests": args.images},
+        "baseline": {"wall_s": base_s, "ok": args.images - base_bad, "requests": args.images,
+                     "client_cpu_s": base_cpu},
         "download_images": {"wall_s": clean.elapsed, "ok": len(clean.ok()),
-                            "requests": sum(o.attempts for o in clean.outcomes)},
+                            "requests": sum(o.attempts for o in clean.outcomes), "client_cpu_s": clean_cpu},
         "download_images+faults": {"wall_s": faulty.elapsed, "ok": len(faulty.ok()),
-                                   "requests": sum(o.attempts for o in faulty.outcomes)},
+                                   "requests": sum(o.attempts for o in faulty.outcomes), "client_cpu_s": fault_cpu},
     }
     for row in rows.values():
         row["images_per_s"] = args.images / row["wall_s"]
@@ -202,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "images": args.images, "total_mb": mb, "mean_kb": total_bytes / args.images / 1e3,
         "latency_s": args.latency, "workers": options.workers, "fault_rate": FAULT_RATE,
+        "cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
         "runs": rows, "fault_run": {
             "retries": retries, "server_requests": fault_requests,
             "failures_by_reason": faulty.failures_by_reason(), "corrupt_files": fault_bad,
@@ -213,10 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"{args.images} images, {result['mean_kb']:.0f} KB mean ({mb:.1f} MB), "
               f"server latency {args.latency * 1000:.0f} ms/request, workers={options.workers}")
-        print(f"{'run':<24}{'wall s':>9}{'img/s':>9}{'MB/s':>8}{'speedup':>9}{'ok':>6}{'requests':>10}")
+        print(f"{os.cpu_count()} CPUs; load average {load_before:.2f} before, {result['load_average_after']:.2f} after "
+              "(other work on the machine takes CPU from this run)")
+        print(f"{'run':<24}{'wall s':>9}{'img/s':>9}{'MB/s':>8}{'speedup':>9}{'ok':>6}{'requests':>10}{'client CPU s':>14}")
         for name, row in rows.items():
             print(f"{name:<24}{row['wall_s']:>9.2f}{row['images_per_s']:>9.1f}{row['mb_per_s']:>8.2f}"
-                  f"{row['speedup']:>8.1f}x{row['ok']:>6}{row['requests']:>10}")
+                  f"{row['speedup']:>8.1f}x{row['ok']:>6}{row['requests']:>10}{row['client_cpu_s']:>14.2f}")
         print(f"fault run ({FAULT_RATE:.0%} status/reset/truncate): retries made {retries}, "
               f"failures by reason {faulty.failures_by_reason() or 'none'}, corrupt files {fault_bad}")
         for name, passed in checks.items():

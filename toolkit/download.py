@@ -30,6 +30,7 @@ import hashlib
 import io
 import math
 import os
+import queue
 import random
 import secrets
 import socket
@@ -37,7 +38,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -836,33 +837,38 @@ def download_images(
     outcomes: list[DownloadOutcome | None] = [None] * len(jobs)
     executor = ThreadPoolExecutor(max_workers=opt.workers, thread_name_prefix="mlkit-download")
     running: dict[Future[DownloadOutcome], int] = {}
+    finished: queue.SimpleQueue[Future[DownloadOutcome]] = queue.SimpleQueue()
     # A bounded window of submitted jobs keeps memory flat and Ctrl-C quick for big runs.
     window = opt.workers * 2
-    queue = iter(range(len(jobs)))
+    pending = iter(range(len(jobs)))
     try:
         with _progress_bar(opt.progress, len(jobs)) as advance:
             def refill() -> None:
                 while len(running) < window:
-                    index = next(queue, None)
+                    index = next(pending, None)
                     if index is None:
                         return
-                    running[executor.submit(downloader.run_job, jobs[index])] = index
+                    future = executor.submit(downloader.run_job, jobs[index])
+                    running[future] = index
+                    future.add_done_callback(finished.put)
 
             refill()
             while running:
-                done, _ = wait_futures(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
-                for future in done:
-                    index = running.pop(future)
-                    try:
-                        outcome = future.result()
-                    except _WriteFailed as e:
-                        raise MlkitError(
-                            f"cannot write {e.path}: {e.error.strerror or e.error}; "
-                            f"free disk space or fix the permissions of {e.path.parent}") from e
-                    outcomes[index] = outcome
-                    advance(not outcome.ok)
-                    if on_progress is not None:
-                        on_progress(outcome)
+                try:  # a timeout, so that Ctrl-C is seen at once
+                    future = finished.get(timeout=0.25)
+                except queue.Empty:
+                    continue
+                index = running.pop(future)
+                try:
+                    outcome = future.result()
+                except _WriteFailed as e:
+                    raise MlkitError(
+                        f"cannot write {e.path}: {e.error.strerror or e.error}; "
+                        f"free disk space or fix the permissions of {e.path.parent}") from e
+                outcomes[index] = outcome
+                advance(not outcome.ok)
+                if on_progress is not None:
+                    on_progress(outcome)
                 refill()
     except BaseException:
         stop.set()

@@ -239,7 +239,7 @@ def _read_header(path: Path) -> tuple[list[str], int]:
         first = f.readline()
     text = first.decode("utf-8-sig", "replace").strip()
     cols = [c.strip().strip('"') for c in text.split(",")]
-    if cols and cols[0] == "ImageID":
+    if "ImageID" in cols:
         missing = [c for c in ("ImageID", "LabelName", "Confidence") if c not in cols]
         if missing:
             raise MlkitError(
@@ -413,7 +413,8 @@ def build_label_index(csv_path: Path, out: Path, *, progress: bool = True, threa
                 files["conf.u8"].write(chunk.conf.tobytes())
                 counts += np.bincount(codes[chunk.conf == 100], minlength=MAX_LABELS)[:MAX_LABELS]
                 if chunk.run_ids.size and sorted_runs:
-                    sorted_runs = (int(chunk.run_ids[0]) > last_run_id
+                    # >=: an image's rows may straddle two chunks
+                    sorted_runs = (int(chunk.run_ids[0]) >= last_run_id
                                    and bool(np.all(chunk.run_ids[1:] > chunk.run_ids[:-1])))
                     last_run_id = int(chunk.run_ids[-1])
                 n_runs += chunk.run_ids.size
@@ -424,7 +425,12 @@ def build_label_index(csv_path: Path, out: Path, *, progress: bool = True, threa
         for f in files.values():
             f.close()
         runs = np.fromfile(tmp / "runs.u64", dtype=np.uint64)
-        images = runs if sorted_runs else np.unique(runs)  # sorted official files need no sort
+        if sorted_runs:  # the official files are sorted by ImageID: no sort needed
+            keep = np.ones(runs.size, dtype=bool)
+            np.not_equal(runs[1:], runs[:-1], out=keep[1:])
+            images = runs[keep]
+        else:
+            images = np.unique(runs)
         images.tofile(tmp / "images.u64")
         labels = [name for name, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
         counts[: len(labels)].tofile(tmp / "counts.i64")

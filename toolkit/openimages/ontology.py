@@ -118,7 +118,7 @@ class ClassTable:
         ranked: list[tuple[int, int, str, OIClass]] = []
         for c in self.classes:
             n = _norm(c.name)
-            if n == q:
+            if n == q or _squash(n) == _squash(q):
                 rank = 0
             elif n.startswith(q):
                 rank = 1
