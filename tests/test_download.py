@@ -486,8 +486,12 @@ def test_stale_part_files_are_removed(srv, root, tmp_path):
 def _resume_fixture(root: Path, count: int) -> dict[str, bytes]:
     served = {}
     for i in range(count):
-        img = two_colour(200, 120) if i % 3 == 0 else Image.open(io.BytesIO(noise_jpeg(root / "tmp.jpg", i, (160, 120))))
-        served[f"{i:016x}"] = save_jpeg(root / "train" / f"{i:016x}.jpg", img.convert("RGB"), orientation=6 if i % 4 == 0 else None)
+        if i % 3 == 0:
+            img = two_colour(200, 120)
+        else:
+            img = Image.open(io.BytesIO(noise_jpeg(root / "tmp.jpg", i, (160, 120)))).convert("RGB")
+        orientation = 6 if i % 4 == 0 else None
+        served[f"{i:016x}"] = save_jpeg(root / "train" / f"{i:016x}.jpg", img, orientation=orientation)
     return served
 
 

@@ -4,13 +4,14 @@
 (CVDF mirror, then Flickr thumbnail, then Flickr original), proves that what arrived is
 the image (full length, decodes completely, not Flickr's "photo unavailable"
 placeholder, MD5 of originals), applies orientation / rotation / crop / resize, and
-writes it atomically. A rerun after a crash, Ctrl-C or ``kill -9`` skips what is already
-on disk and ends with exactly the files of an uninterrupted run; no partial or corrupt
-file is ever left at a destination path.
+writes it atomically as JPEG. A rerun after a crash, Ctrl-C or ``kill -9`` skips what is
+already on disk and ends with exactly the files of an uninterrupted run; no partial or
+corrupt file is ever left at a destination path. (A file that decodes is trusted as it
+is: whoever changes ``max_size``, rotation or crop between runs must clear the old files.)
 
 Every failure carries a short, stable reason code (they go into a manifest):
 
-``not_found``         404/410 (on every source when it is the outcome's reason)
+``not_found``         404/410 on every source
 ``http_<status>``     other 4xx (not retried), or 429 after retries
 ``server_error``      5xx after retries
 ``timeout``           connect or read timeout after retries
@@ -735,7 +736,8 @@ def _check_jobs(jobs: Sequence[DownloadJob]) -> None:
         seen[dest] = job.key
         for source in job.sources:
             if source.kind not in SOURCE_KINDS:
-                raise MlkitError(f"job {job.key!r}: unknown source kind {source.kind!r}; use one of {', '.join(SOURCE_KINDS)}")
+                raise MlkitError(f"job {job.key!r}: unknown source kind {source.kind!r}; "
+                                 f"use one of {', '.join(SOURCE_KINDS)}")
             if urlsplit(source.url).scheme not in ("http", "https"):
                 raise MlkitError(f"job {job.key!r}: source URL {source.url!r} is not http(s)")
             if source.md5_b64 is not None and (not isinstance(source.md5_b64, str)

@@ -1,7 +1,7 @@
 """A columnar cache of an Open Images image-level labels CSV.
 
 The v7 train labels file is ~2.7 GB and ~58M rows: loading it whole with pandas takes
-about 9 GB. Instead it is scanned once, in bounded chunks on two threads, into flat
+about 9 GB. Instead it is scanned once, in bounded chunks by two worker processes, into flat
 column files that later runs memory-map:
 
 - ``runs.u64``    ImageID (16 hex digits = 64 bits) of each run of consecutive rows of one
@@ -23,11 +23,13 @@ import json
 import os
 import queue
 import shutil
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,10 +69,20 @@ class _Chunk:
     run_of_row: np.ndarray  # uint32: which run of consecutive same-image rows each row is in
     run_ids: np.ndarray     # uint64: the ImageID of each run
     keys: np.ndarray | None  # fast path: uint64 label keys (hash of the MID bytes) for `codes`
+    key_bytes: np.ndarray | None  # fast path: (n_keys, 2) uint64, the MID's 16 bytes per key
     names: list[str] | None  # general path: label names for `codes`
     codes: np.ndarray       # index into keys (fast path) or names (general path)
     key_names: dict[int, str]  # fast path: key -> MID
     conf: np.ndarray        # uint8, confidence x 100
+    local_counts: np.ndarray | None = None  # rows with Confidence 1 per code
+    runs_sorted: bool = False                # run_ids strictly increasing
+
+    def finish(self) -> _Chunk:
+        """Work done in the worker so the collecting process stays light."""
+        n_codes = len(self.names) if self.names is not None else (self.keys.size if self.keys is not None else 0)
+        self.local_counts = np.bincount(self.codes[self.conf == 100], minlength=n_codes).astype(np.int64)
+        self.runs_sorted = bool(np.all(self.run_ids[1:] > self.run_ids[:-1]))
+        return self
 
     @property
     def rows(self) -> int:
@@ -98,32 +110,34 @@ def _hex8(words: np.ndarray) -> np.ndarray:
     return ((v << np.uint64(16)) | (v >> np.uint64(32))) & np.uint64(0xFFFFFFFF)
 
 
-_BYTE_MASKS = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
-
-
-def _low_bytes_mask(n: np.ndarray) -> np.ndarray:
-    """Mask keeping the low ``n`` bytes (0..8) of a uint64."""
-    return _BYTE_MASKS[np.clip(n, 0, 8)]
-
-
-def _parse_fast(buf: bytes | memoryview) -> _Chunk | None:
+# for a label of length L (1..16): keep its first min(L, 8) bytes of word 0 and its
+# remaining max(L - 8, 0) bytes of word 1
+_MASK_WORD0 = np.array([(1 << (8 * min(n, 8))) - 1 for n in range(17)], dtype=np.uint64)
+_MASK_WORD1 = np.array([(1 << (8 * max(n - 8, 0))) - 1 for n in range(17)], dtype=np.uint64)
+def _parse_fast(buf: bytes | bytearray | memoryview, size: int | None = None) -> _Chunk | None:
     """Parse canonical rows ``<16 hex>,<source>,<mid>,<0|1>``; None if the chunk is not.
 
     Only one pass over the whole buffer (newlines); every other field boundary is
     derived and then checked on every row: the first comma follows the 16-digit ImageID,
     the last one precedes the one-digit Confidence, and the Source field (a handful of
     words such as ``verification``) has a length known from its first letter.
+    ``size``: the data length when ``buf`` carries at least 16 spare bytes after it.
     """
-    a = np.frombuffer(buf, dtype=np.uint8)
+    whole = np.frombuffer(buf, dtype=np.uint8)
+    if size is None:  # make the spare bytes the 16-byte reads below need
+        whole = np.concatenate([whole, np.zeros(16, dtype=np.uint8)])
+        size = whole.size - 16
+    a = whole[:size]
     if a.size < 24:
         return None
     ends = np.flatnonzero(a == 10)
     n = ends.size
+    if n == 0 or ends[-1] != size - 1:
+        return None
     starts = np.empty(n, dtype=np.int64)
     starts[0] = 0
     starts[1:] = ends[:-1] + 1
-    cr = a[ends - 1] == 13
-    comma3 = ends - 2 - cr
+    comma3 = ends - (3 if a[ends[0] - 1] == 13 else 2)  # "\r\n" files have it on every line
     if not (np.all(a[starts + 16] == 44) and np.all(a[comma3] == 44)):
         return None
     digit = a[comma3 + 1]
@@ -146,8 +160,7 @@ def _parse_fast(buf: bytes | memoryview) -> _Chunk | None:
     label_len = comma3 - label_start
     if n and (label_len.max() > 16 or label_len.min() < 1):
         return None
-    padded = np.concatenate([a, np.zeros(16, dtype=np.uint8)])
-    w = _u64_view(padded)
+    w = _u64_view(whole)
     # Rows of one image are consecutive: decode the 16 hex digits at run starts only.
     hi, lo = w[starts], w[starts + 8]
     new_run = np.empty(n, dtype=bool)
@@ -167,8 +180,8 @@ def _parse_fast(buf: bytes | memoryview) -> _Chunk | None:
             ok = False
         if not ok:
             raise MlkitError(f"malformed ImageID {text!r}: an Open Images ImageID has 16 hex digits")
-    k0 = w[label_start] & _low_bytes_mask(label_len)
-    k1 = w[label_start + 8] & _low_bytes_mask(label_len - 8)
+    k0 = w[label_start] & _MASK_WORD0[label_len]
+    k1 = w[label_start + 8] & _MASK_WORD1[label_len]
     keys = (k0 * _GOLDEN) ^ k1
     import pandas as pd  # factorize: a hash table, O(n)
 
@@ -179,13 +192,18 @@ def _parse_fast(buf: bytes | memoryview) -> _Chunk | None:
     grows = np.empty(n, dtype=bool)
     grows[0] = True
     np.greater(running[1:], running[:-1], out=grows[1:])
+    first_rows = np.flatnonzero(grows)
+    key_bytes = np.stack([k0[first_rows], k1[first_rows]], axis=1)
+    # the key is a hash: make sure every row of a key has exactly its first row's bytes
+    if not (np.array_equal(k0, key_bytes[codes, 0]) and np.array_equal(k1, key_bytes[codes, 1])):
+        return None  # a hash collision inside the chunk: let the general path do it
     key_names = {}
-    for code, row in enumerate(np.flatnonzero(grows)):
+    for code, row in enumerate(first_rows):
         s, ln = int(label_start[row]), int(label_len[row])
         key_names[int(uniq[code])] = bytes(a[s:s + ln]).decode("utf-8")
     conf = ((digit - 48) * 100).astype(np.uint8)
     return _Chunk(run_of_row=run_of_row, run_ids=run_ids, keys=np.asarray(uniq, dtype=np.uint64),
-                  names=None, codes=codes, key_names=key_names, conf=conf)
+                  key_bytes=key_bytes, names=None, codes=codes, key_names=key_names, conf=conf)
 
 
 def _parse_general(buf: bytes, column_names: list[str]) -> _Chunk:
@@ -221,7 +239,8 @@ def _parse_general(buf: bytes, column_names: list[str]) -> _Chunk:
     if np.isnan(conf).any() or (conf < 0).any() or (conf > 1).any():
         raise MlkitError("malformed labels CSV: Confidence must be a number between 0 and 1")
     run_of_row, run_ids = _runs(ids)
-    return _Chunk(run_of_row=run_of_row, run_ids=run_ids, keys=None, names=enc.dictionary.to_pylist(),
+    return _Chunk(run_of_row=run_of_row, run_ids=run_ids, keys=None, key_bytes=None,
+                  names=enc.dictionary.to_pylist(),
                   codes=enc.indices.to_numpy(zero_copy_only=False), key_names={},
                   conf=np.rint(conf * 100).astype(np.uint8))
 
@@ -253,23 +272,46 @@ def _read_header(path: Path) -> tuple[list[str], int]:
         f"expected the header {','.join(LABEL_COLUMNS)}")
 
 
-def _chunks(path: Path, offset: int, chunk_bytes: int) -> Iterator[bytes]:
+def _chunk_ranges(path: Path, offset: int, chunk_bytes: int) -> list[tuple[int, int]]:
+    """Byte ranges of about ``chunk_bytes`` that start and end at line boundaries."""
+    size = path.stat().st_size
+    ranges = []
     with open(path, "rb") as f:
-        f.seek(offset)
-        rest = b""
-        while True:
-            data = f.read(chunk_bytes)
-            if not data:
-                if rest.strip():
-                    yield rest if rest.endswith(b"\n") else rest + b"\n"
-                return
-            data = rest + data if rest else data
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                rest = data
-                continue
-            rest = data[cut:]
-            yield data[:cut]
+        start = offset
+        while start < size:
+            end = min(start + chunk_bytes, size)
+            if end < size:
+                f.seek(end)
+                tail = f.readline()  # run on to the end of the line
+                end += len(tail)
+            ranges.append((start, end))
+            start = end
+    return ranges
+
+
+def _parse_range(path: str, start: int, end: int, columns: list[str], canonical: bool) -> _Chunk:
+    """Read and parse one byte range (runs in a worker process for big files)."""
+    size = end - start
+    buf = np.empty(size + 17, dtype=np.uint8)  # room for a missing final newline and 16-byte reads
+    with open(path, "rb") as f:
+        f.seek(start)
+        got = f.readinto(memoryview(buf)[:size])
+    if got and buf[got - 1] != 10:
+        buf[got] = 10
+        got += 1
+    buf[got:got + 16] = 0
+    if got == 0 or (got < 64 and not bytes(buf[:got]).strip()):
+        return _empty_chunk().finish()
+    chunk = _parse_fast(buf, got) if canonical else None
+    if chunk is None:
+        chunk = _parse_general(bytes(buf[:got]), columns)
+    return chunk.finish()
+
+
+def _empty_chunk() -> _Chunk:
+    return _Chunk(run_of_row=np.zeros(0, np.uint32), run_ids=np.zeros(0, np.uint64), keys=None, key_bytes=None,
+                  names=[],
+                  codes=np.zeros(0, np.int64), key_names={}, conf=np.zeros(0, np.uint8))
 
 
 # ---------------------------------------------------------------------------- the index
@@ -331,7 +373,7 @@ def index_dir_for(csv_path: Path, cache_dir: Path) -> Path:
 
 
 def open_label_index(csv_path: Path | str, cache_dir: Path | str, *, progress: bool = True,
-                     threads: int = 2, on_bytes: Callable[[int], None] | None = None) -> LabelIndex:
+                     workers: int = 2, on_bytes: Callable[[int], None] | None = None) -> LabelIndex:
     """The index of ``csv_path``, built first if it is missing or stale (size/mtime changed)."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
@@ -347,7 +389,7 @@ def open_label_index(csv_path: Path | str, cache_dir: Path | str, *, progress: b
                 return _load(out, meta)
         except (OSError, ValueError, KeyError):
             pass  # unreadable or stale: rebuild below
-    meta = build_label_index(csv_path, out, progress=progress, threads=threads, on_bytes=on_bytes)
+    meta = build_label_index(csv_path, out, progress=progress, workers=workers, on_bytes=on_bytes)
     return _load(out, meta)
 
 
@@ -356,8 +398,8 @@ def _load(out: Path, meta: dict) -> LabelIndex:
                       source_size=meta["source_size"], build_seconds=meta["build_seconds"])
 
 
-def build_label_index(csv_path: Path, out: Path, *, progress: bool = True, threads: int = 2,
-                      chunk_bytes: int = CHUNK_BYTES,
+def build_label_index(csv_path: Path, out: Path, *, progress: bool = True, workers: int = 2,
+                      chunk_bytes: int | None = None,
                       on_bytes: Callable[[int], None] | None = None) -> dict:
     """Scan ``csv_path`` once into the column files of ``out`` (written atomically)."""
     t0 = time.perf_counter()
@@ -369,17 +411,13 @@ def build_label_index(csv_path: Path, out: Path, *, progress: bool = True, threa
     try:
         vocab: dict[str, int] = {}
         names_by_code: list[str] = []
-        key_code: dict[int, int] = {}
+        known = _KnownKeys()
         counts = np.zeros(MAX_LABELS, dtype=np.int64)
         rows = 0
         n_runs = 0
         sorted_runs = True
         last_run_id = -1
         files = {name: open(tmp / name, "wb") for name in ("run.u32", "runs.u64", "labels.u16", "conf.u8")}
-
-        def parse(buf: bytes) -> _Chunk:
-            chunk = _parse_fast(buf) if canonical else None
-            return chunk if chunk is not None else _parse_general(buf, columns)
 
         def code_for(name: str) -> int:
             code = vocab.get(name)
@@ -393,17 +431,14 @@ def build_label_index(csv_path: Path, out: Path, *, progress: bool = True, threa
             return code
 
         bar = _ScanProgress(csv_path.name, st.st_size - offset, enabled=progress)
-        with bar, ThreadPoolExecutor(threads) as pool:
-            for buf_len, chunk in _ordered_map(pool, parse, _chunks(csv_path, offset, chunk_bytes), ahead=threads + 1):
+        ranges = _chunk_ranges(csv_path, offset, chunk_bytes or CHUNK_BYTES)
+        with bar, _pool(workers if len(ranges) > 2 else 1) as pool:
+            jobs = ((str(csv_path), a, b, columns, canonical) for a, b in ranges)
+            for buf_len, chunk in _ordered_map(pool, jobs, ahead=workers + 1):
                 if chunk.names is not None:
                     lut = np.array([code_for(nm) for nm in chunk.names], dtype=np.uint16)
                 else:
-                    for key, name in chunk.key_names.items():
-                        if key not in key_code:
-                            key_code[key] = code_for(name)
-                        elif names_by_code[key_code[key]] != name:  # 64-bit key collision
-                            raise MlkitError("internal error: label key collision; please report it")
-                    lut = np.array([key_code[int(k)] for k in chunk.keys], dtype=np.uint16)
+                    lut = known.codes_for(chunk, code_for)
                 codes = lut[chunk.codes] if lut.size else np.zeros(0, dtype=np.uint16)
                 if n_runs + chunk.run_ids.size >= 2**32:
                     raise MlkitError(f"{csv_path.name} is too large to index (over 4 billion images)")
@@ -411,11 +446,10 @@ def build_label_index(csv_path: Path, out: Path, *, progress: bool = True, threa
                 files["runs.u64"].write(chunk.run_ids.tobytes())
                 files["labels.u16"].write(codes.tobytes())
                 files["conf.u8"].write(chunk.conf.tobytes())
-                counts += np.bincount(codes[chunk.conf == 100], minlength=MAX_LABELS)[:MAX_LABELS]
+                np.add.at(counts, lut, chunk.local_counts[: lut.size])
                 if chunk.run_ids.size and sorted_runs:
                     # >=: an image's rows may straddle two chunks
-                    sorted_runs = (int(chunk.run_ids[0]) >= last_run_id
-                                   and bool(np.all(chunk.run_ids[1:] > chunk.run_ids[:-1])))
+                    sorted_runs = chunk.runs_sorted and int(chunk.run_ids[0]) >= last_run_id
                     last_run_id = int(chunk.run_ids[-1])
                 n_runs += chunk.run_ids.size
                 rows += chunk.rows
@@ -457,20 +491,77 @@ def build_label_index(csv_path: Path, out: Path, *, progress: bool = True, threa
         raise
 
 
-def _ordered_map(pool: ThreadPoolExecutor, fn, items: Iterator[bytes], ahead: int):
-    """Like pool.map, but with at most ``ahead`` items in flight (bounded memory)."""
+class _KnownKeys:
+    """Label keys seen so far (sorted), their codes and exact bytes: mapping a chunk's
+    ~20k keys to codes is a vectorised search, not a Python loop."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, dtype=np.uint64)
+        self.codes = np.zeros(0, dtype=np.uint16)
+        self.bytes = np.zeros((0, 2), dtype=np.uint64)
+
+    def codes_for(self, chunk: _Chunk, code_for: Callable[[str], int]) -> np.ndarray:
+        pos = np.searchsorted(self.keys, chunk.keys)
+        found = pos < self.keys.size
+        found[found] = self.keys[pos[found]] == chunk.keys[found]
+        if found.any():
+            same = self.bytes[pos[found]] == chunk.key_bytes[found]
+            if not same.all():  # two different MIDs share a 64-bit key
+                raise MlkitError("two label names hash alike in the label index; please report this")
+        if not found.all():
+            new = np.flatnonzero(~found)
+            new_codes = np.array([code_for(chunk.key_names[int(k)]) for k in chunk.keys[new]], dtype=np.uint16)
+            keys = np.concatenate([self.keys, chunk.keys[new]])
+            order = np.argsort(keys, kind="stable")
+            self.keys = keys[order]
+            self.codes = np.concatenate([self.codes, new_codes])[order]
+            self.bytes = np.concatenate([self.bytes, chunk.key_bytes[new]])[order]
+            pos = np.searchsorted(self.keys, chunk.keys)
+        return self.codes[pos]
+
+
+class _InProcess:
+    """The executor interface, run in the caller's process (small files, tests)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:  # handed to the caller through the future
+            fut.set_exception(exc)
+        return fut
+
+
+def _pool(workers: int):
+    """Worker processes: the parse is NumPy-heavy and holds the GIL too often for threads
+    to scale. Forked where that is safe (Linux, TensorFlow not loaded: its threads do not
+    survive a fork), else spawned."""
+    if workers <= 1:
+        return _InProcess()
+    safe_fork = sys.platform.startswith("linux") and "tensorflow" not in sys.modules
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork" if safe_fork else "spawn"))
+
+
+def _ordered_map(pool, jobs: Iterator[tuple], ahead: int):
+    """(bytes, parsed chunk) in file order, with at most ``ahead`` ranges in flight."""
     pending: queue.SimpleQueue = queue.SimpleQueue()
     inflight = 0
-    it = iter(items)
+    it = iter(jobs)
     exhausted = False
     while True:
         while not exhausted and inflight < ahead:
             try:
-                buf = next(it)
+                job = next(it)
             except StopIteration:
                 exhausted = True
                 break
-            pending.put((len(buf), pool.submit(fn, buf)))
+            pending.put((job[2] - job[1], pool.submit(_parse_range, *job)))
             inflight += 1
         if inflight == 0:
             return

@@ -1,0 +1,114 @@
+"""``evaluate``: how good a model is on a split of a dataset.
+
+Accuracy, per-class precision / recall / F1, ROC AUC of the positive class, the
+confusion matrix, and (given a target precision) the decision threshold that reaches it
+with the highest recall. Works for every model format ``toolkit.predict`` has a runner for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics
+from .errors import MlkitError
+from .model_spec import ModelSpec
+
+
+@dataclass
+class EvalResult:
+    model: str
+    data: str
+    split: str
+    labels: list[str]
+    positive_label: str
+    decision_threshold: float          # the model's threshold (model.json) used for the labels below
+    n: int
+    accuracy: float
+    classes: list[metrics.ClassScores]
+    roc_auc: float | None              # of the positive class vs the rest
+    confusion: np.ndarray              # rows true, columns predicted
+    target_precision: float | None = None
+    threshold: metrics.Threshold | None = None
+    # Kept for plots and inspection, not written to JSON:
+    paths: list[Path] = field(default_factory=list, repr=False)
+    y_true: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    y_pred: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32), repr=False)
+
+    @property
+    def report(self) -> str:
+        """The classification report as text (precision, recall, F1, support, accuracy)."""
+        return metrics.classification_report(self.confusion, self.labels)
+
+    def misclassified(self) -> np.ndarray:
+        return np.flatnonzero(self.y_true != self.y_pred)
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model, "data": self.data, "split": self.split, "images": self.n,
+            "labels": self.labels, "positive_label": self.positive_label,
+            "decision_threshold": self.decision_threshold,
+            "accuracy": round(self.accuracy, 6), "classes": [c.to_json() for c in self.classes],
+            "roc_auc": None if self.roc_auc is None else round(self.roc_auc, 6),
+            "confusion_matrix": self.confusion.tolist(),
+            "target_precision": self.target_precision,
+            "threshold": None if self.threshold is None else self.threshold.to_json(),
+        }
+
+
+def score(spec: ModelSpec, y_true: np.ndarray, probs: np.ndarray, *, target_precision: float | None = None,
+          paths: Sequence[Path] = (), model: str = "", data: str = "", split: str = "") -> EvalResult:
+    """Metrics of class probabilities ``probs`` (n, classes) against true indices ``y_true``."""
+    from .predict import decide
+
+    y_true = np.asarray(y_true, dtype=np.int64)
+    probs = np.asarray(probs, dtype=np.float32)
+    y_pred = decide(probs, spec)
+    cm = metrics.confusion_matrix(y_true, y_pred, len(spec.labels))
+    pos = spec.positive_index
+    is_pos = y_true == pos
+    scores = probs[:, pos] if len(probs) else np.zeros(0)
+    threshold = None
+    if target_precision is not None:
+        threshold = metrics.threshold_for_precision(is_pos, scores, target_precision)
+    return EvalResult(
+        model=model, data=data, split=split, labels=list(spec.labels), positive_label=spec.positive_label,
+        decision_threshold=spec.threshold, n=int(len(y_true)), accuracy=metrics.accuracy(cm),
+        classes=metrics.per_class_scores(cm, spec.labels), roc_auc=metrics.roc_auc(is_pos, scores),
+        confusion=cm, target_precision=target_precision, threshold=threshold, paths=list(paths),
+        y_true=y_true, y_pred=y_pred, probs=probs)
+
+
+def evaluate(model_path: Path | str, data_dir: Path | str | None = None, split: str = "test",
+             target_precision: float | None = None, batch_size: int = 32) -> EvalResult:
+    """Run the model on every image of ``split`` of ``data_dir`` (default: the dataset it was
+    trained on, as recorded in model.json) and score it."""
+    from .data import check_image_files, decode_errors_named, image_dataset, read_dataset, split_files
+    from .predict import open_runner
+
+    if target_precision is not None and not 0 < target_precision <= 1:
+        raise MlkitError(f"--target-precision must be in (0, 1], got {target_precision}")
+    if batch_size < 1:
+        raise MlkitError(f"--batch-size must be at least 1, got {batch_size}")
+    runner = open_runner(model_path)
+    spec = runner.card.spec
+    if data_dir is None:
+        recorded = runner.card.dataset.get("path")
+        if not recorded:
+            raise MlkitError("model.json does not say which dataset the model was trained on; give --data DIR")
+        data_dir = Path(recorded)
+    info = read_dataset(data_dir)
+    if info.classes != spec.labels:
+        raise MlkitError(f"the dataset {info.path} has classes {info.classes}, the model {spec.labels}: "
+                         "evaluate on a dataset with the same classes in the same order")
+    files = split_files(info, split, require_all_classes=False)
+    check_image_files(files.paths)
+    ds = image_dataset(files.paths, spec, batch_size=batch_size, cache=False)
+    with decode_errors_named(files.paths):
+        probs = np.concatenate([runner.predict(batch.numpy()) for batch in ds])
+    return score(spec, files.labels, probs, target_precision=target_precision, paths=files.paths,
+                 model=str(runner.path), data=str(info.path), split=split)

@@ -1,0 +1,133 @@
+"""``predict``: label and probability per image, for any model file a runner exists for.
+
+A runner wraps one model format behind one method, ``predict(images) -> probabilities``
+(float32 pixels 0..255 in, the spec's input; one row of class probabilities per image
+out). ``.keras`` has one here; the formats ``mlkit export`` writes (``.tflite``,
+``.mlmodel``, ``.mlpackage``) plug in with ``register_runner`` once they exist. The
+labels, input size and decision threshold always come from ``model.json`` beside the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import MlkitError
+from .model_spec import KERAS_FILE, ModelCard, ModelSpec, read_model_card
+
+
+class Runner(Protocol):
+    path: Path
+    card: ModelCard
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """(n, size, size, 3) float32 RGB 0..255 -> (n, classes) probabilities."""
+        ...
+
+
+RunnerFactory = Callable[[Path, ModelCard], Runner]
+_RUNNERS: dict[str, tuple[str, RunnerFactory]] = {}
+
+
+def register_runner(suffix: str, description: str, factory: RunnerFactory) -> None:
+    """Make ``open_runner`` handle model files ending in ``suffix`` (e.g. ".tflite")."""
+    _RUNNERS[suffix.lower()] = (description, factory)
+
+
+class KerasRunner:
+    """A ``model.keras`` written by ``mlkit train``, run by Keras."""
+
+    def __init__(self, path: Path, card: ModelCard, batch_size: int = 32):
+        from .model import load_keras_model
+
+        self.path, self.card, self.batch_size = path, card, batch_size
+        self.model = load_keras_model(path)
+        shape = tuple(self.model.input_shape[1:])
+        outputs = self.model.output_shape[-1]
+        if shape != card.spec.input_shape or outputs != len(card.spec.labels):
+            raise MlkitError(f"{path} takes {shape} and gives {outputs} classes, but its model.json says "
+                             f"{card.spec.input_shape} and {len(card.spec.labels)} labels: they belong to "
+                             "different models; retrain, or keep each model.json with its model")
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        if len(images) == 0:
+            return np.zeros((0, len(self.card.spec.labels)), np.float32)
+        return np.asarray(self.model.predict(images, batch_size=self.batch_size, verbose=0), dtype=np.float32)
+
+
+def _not_yet(kind: str) -> RunnerFactory:
+    def factory(path: Path, card: ModelCard) -> Runner:
+        raise MlkitError(f"predicting with {kind} files ({path.name}) is not supported yet: `mlkit export` adds "
+                         f"that runner. Meanwhile use the {KERAS_FILE} in the same folder")
+    return factory
+
+
+register_runner(".keras", "Keras", KerasRunner)
+register_runner(".tflite", "TFLite", _not_yet("TFLite (.tflite)"))
+register_runner(".mlmodel", "Core ML", _not_yet("Core ML (.mlmodel)"))
+register_runner(".mlpackage", "Core ML", _not_yet("Core ML (.mlpackage)"))
+
+
+def resolve_model_file(path: Path | str) -> Path:
+    """A model folder (``models/<name>``) means its ``model.keras``; a file means itself."""
+    p = Path(path)
+    if not p.exists():
+        raise MlkitError(f"{p} does not exist: give a model folder written by `mlkit train` (models/<name>) "
+                         "or a model file in it")
+    if p.is_dir() and p.suffix.lower() not in _RUNNERS:   # an .mlpackage is a folder, and a model
+        card = read_model_card(p)
+        return p / card.files.get("keras", KERAS_FILE)
+    return p
+
+
+def open_runner(path: Path | str) -> Runner:
+    model_file = resolve_model_file(path)
+    suffix = model_file.suffix.lower()
+    if suffix not in _RUNNERS:
+        known = ", ".join(sorted(_RUNNERS))
+        raise MlkitError(f"{model_file}: unknown model format {suffix or '(no suffix)'}; give one of {known}")
+    card = read_model_card(model_file)
+    return _RUNNERS[suffix][1](model_file, card)
+
+
+def decide(probs: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """Predicted class indices: the positive class where its probability reaches
+    ``spec.threshold``, else the most probable other class."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    pos = spec.positive_index
+    others = probs.copy()
+    others[:, pos] = -np.inf
+    return np.where(probs[:, pos] >= spec.threshold, pos, others.argmax(axis=1)).astype(np.int64)
+
+
+@dataclass
+class Prediction:
+    path: Path
+    label: str
+    probability: float                  # of the predicted label
+    probabilities: dict[str, float]     # every label
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "label": self.label, "probability": round(self.probability, 6),
+                "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()}}
+
+
+def predict(model_path: Path | str, images: Sequence[Path | str], batch_size: int = 32) -> list[Prediction]:
+    """Label and probabilities for each image file, read and resized as in training."""
+    from .data import load_images
+
+    if not images:
+        raise MlkitError("give at least one image file to predict")
+    runner = open_runner(model_path)
+    spec = runner.card.spec
+    pixels = load_images(images, spec, batch_size=batch_size)
+    probs = runner.predict(pixels)
+    chosen = decide(probs, spec)
+    return [Prediction(Path(p), spec.labels[k], float(row[k]), {lab: float(v) for lab, v in zip(spec.labels, row)})
+            for p, row, k in zip(images, probs, chosen)]
