@@ -193,6 +193,10 @@ def render_dataset(result) -> None:
                       f"{result.class_weights.get(c, 1.0):.3f}")
     out.print(table)
     if result.dry_run:
+        for item in result.plan[:5]:
+            out.print(f"  {item['split']}/{item['class']}/{item['ImageID']}.jpg  <- {item['url']}", highlight=False, soft_wrap=True)
+        if len(result.plan) > 5:
+            out.print(f"  ... {len(result.plan) - 5} more (--json lists them all)")
         total = sum(sum(v.values()) for v in result.planned.values())
         out.print(f"Would download {total} images, about {result.estimated_bytes / 1e6:.1f} MB. "
                   "Run again without --dry-run to build it.")

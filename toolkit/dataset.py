@@ -132,6 +132,7 @@ class DatasetResult:
     estimated_bytes: int
     elapsed: float
     notes: list[str] = field(default_factory=list)
+    plan: list[dict] = field(default_factory=list)  # dry run: the images it would download
 
     def to_json(self) -> dict:
         return {
@@ -145,6 +146,7 @@ class DatasetResult:
             "content_hash": self.content_hash, "dry_run": self.dry_run,
             "estimated_bytes": self.estimated_bytes, "elapsed_seconds": round(self.elapsed, 2),
             "notes": self.notes,
+            **({"plan": self.plan} if self.dry_run else {}),
         }
 
 
@@ -224,16 +226,18 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
     say(f"Selected {len(chosen[pos_folder])} {pos_folder} and {len(chosen[neg_folder])} {neg_folder} images "
         f"(balance: {config.balance}, seed {config.seed}).")
 
+    images_base = config.image_source or layout.CVDF_IMAGES_BASE
     if config.dry_run:
+        listing = [{"ImageID": p.image_id, "class": p.class_name, "split": p.split, "oi_subset": p.oi_subset,
+                    "url": _sources(p, images_base)[0].url} for p in plan]
         return DatasetResult(root, name, positive, related, [pos_folder, neg_folder], planned,
                              {c: {} for c in planned}, balance, balance.class_weights, {}, 0, 0, 0, "",
-                             True, estimated, time.perf_counter() - t0, notes)
+                             True, estimated, time.perf_counter() - t0, notes, listing)
 
     _check_settings(root, config)
     _remove_stale(root, {Path(p.split, p.class_name, f"{p.image_id}.jpg") for p in plan})
 
     # --- download --------------------------------------------------------------------------
-    images_base = config.image_source or layout.CVDF_IMAGES_BASE
     jobs = [DownloadJob(key=p.image_id, dest=root / p.split / p.class_name / f"{p.image_id}.jpg",
                         sources=_sources(p, images_base), rotation=_rotation(p.record), crop=p.crop)
             for p in plan]
