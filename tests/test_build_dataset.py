@@ -477,7 +477,8 @@ def test_negative_classes_draw_hard_negatives_from_those_classes_only(validation
     assert len(neg) == min(n_pos, len(pool))
     if len(pool) <= n_pos:
         assert neg == pool
-    subclass_only = verified(info, ["/m/0cdn1", "/m/06pcq"], splits=["validation"]) - pool - verified(info, HOT_DOG_FAMILY)
+    hamburger, submarine = "/m/0cdn1", "/m/06pcq"
+    subclass_only = verified(info, [hamburger, submarine], splits=["validation"]) - pool - verified(info, HOT_DOG_FAMILY)
     assert subclass_only and not neg & subclass_only
     described = json.loads((b.root / "dataset.json").read_text())["negative"]["classes"]
     assert {c["mid"] for c in described} == {PIZZA, SANDWICH}
@@ -536,6 +537,15 @@ def test_dry_run_downloads_and_writes_nothing(cfg, mirror, built):
     n = sum(planned_total(r, c) for c in (POS, NEG))
     assert 0 < r.estimated_bytes <= 250_000 * n
     assert r.estimated_bytes == built.result.estimated_bytes
+    # it lists the very images the real build plans, with the first URL it would try
+    _, info = mirror
+    listed = {i["ImageID"]: i for i in r.plan}
+    assert len(listed) == len(r.plan) == n
+    assert set(listed) == set(built.by_id)
+    for image_id, item in listed.items():
+        row = built.by_id[image_id]
+        assert (item["class"], item["split"], item["oi_subset"]) == (row["class"], row["split"], row["oi_subset"])
+        assert item["url"] == info.base_url + cvdf_path(info.image(image_id))
 
 
 def test_same_seed_same_dataset_other_seed_other_selection(cfg, mirror, tmp_path):
@@ -611,7 +621,8 @@ FAULT_CASES = {
     "truncated_then_ok": FaultCase({"cvdf": [TRUNC, TRUNC]}, "ok", "cvdf", {"cvdf": 3, "thumbnail": 0, "original": 0}),
     "slow": FaultCase({"cvdf": [Fault("slow", delay=1.5)]}, "ok", "cvdf", {"cvdf": 1, "thumbnail": 0, "original": 0}),
     # not retriable: the next source
-    "placeholder_on_cvdf": FaultCase({"cvdf": [PLACEHOLDER]}, "ok", "thumbnail", {"cvdf": 1, "thumbnail": 1, "original": 0}),
+    "placeholder_on_cvdf": FaultCase({"cvdf": [PLACEHOLDER]}, "ok", "thumbnail",
+                                     {"cvdf": 1, "thumbnail": 1, "original": 0}),
     "garbage_on_cvdf": FaultCase({"cvdf": [GARBAGE]}, "ok", "thumbnail", {"cvdf": 1, "thumbnail": 1, "original": 0}),
     "md5_mismatch_once": FaultCase({"cvdf": [S404], "thumbnail": [S404], "original": [MD5]}, "ok", "original",
                                    {"cvdf": 1, "thumbnail": 1, "original": 2}),
@@ -792,7 +803,10 @@ def test_kill_leaves_only_complete_verified_images(killed, built):
         assert digest == reference.get(rel), f"{rel} differs from the uninterrupted run's file"
     for rel in killed.temps:
         assert TEMP_NAME.match(Path(rel).name), f"unexpected file {rel}"
-    assert killed.journal_ids <= {Path(k).stem for k in killed.files}, "the journal names a file that is not there"
+    # provenance is journaled before each rename: every file in place has its line (a line
+    # for a file the kill stopped short of renaming is harmless: it is only read for files
+    # a resume finds in place)
+    assert {Path(k).stem for k in killed.files} <= killed.journal_ids, "a file in place has no provenance"
 
 
 def _resume(killed: Killed, built: Build, dest_data: Path, server, *extra: str):
@@ -854,10 +868,6 @@ def test_rerun_after_kill_with_force_equals_an_uninterrupted_run(killed, built, 
     _assert_equals_uninterrupted(root, built, skip_provenance=race)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: toolkit/dataset.py _check_settings (line ~432) treats the folder of an interrupted build "
-    "(train/ val/ test/ and .downloads.jsonl, no dataset.json yet) as 'not an mlkit dataset' and "
-    "refuses to resume without --force, though the CLI says 'rerun the same command to resume'"))
 def test_rerun_after_kill_resumes_without_force(killed, built, mirror, tmp_path):
     server, _ = mirror
     root, _, proc, _ = _resume(killed, built, tmp_path / "data", server)
@@ -865,27 +875,41 @@ def test_rerun_after_kill_resumes_without_force(killed, built, mirror, tmp_path)
     assert json.loads(proc.stdout)["content_hash"] == built.result.content_hash
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: toolkit/dataset.py build_dataset journals an image's provenance in on_progress (main "
-    "thread) only after the worker renamed the file into place; a kill or Ctrl-C in between leaves "
-    "a skipped-on-resume file with no provenance, so its manifest row gets an empty "
-    "source_url/source_kind and differs from an uninterrupted run"))
-def test_provenance_survives_a_kill_between_rename_and_journal(built, mirror, tmp_path):
-    # The state such a kill leaves: every image renamed into place, every journal line
-    # but one written, no manifest or dataset.json yet.
-    server, _ = mirror
+class _Died(BaseException):
+    """Stands for the process dying: nothing after it runs (not even cleanup that
+    catches Exception)."""
+
+
+def test_provenance_survives_a_kill_right_after_a_rename(built, mirror, tmp_path, monkeypatch):
+    # Die the instant the 5th image is renamed into place: its provenance must already
+    # be journaled (it is written before the rename), so a resume reproduces its row.
+    import toolkit.download as download_module
+
+    server, info = mirror
+    real_replace = os.replace
+    renamed: list[Path] = []
+
+    def replace_then_die(src, dst):
+        real_replace(src, dst)
+        if str(dst).endswith(".jpg"):
+            renamed.append(Path(dst))
+            if len(renamed) == 5:
+                raise _Died
+
+    config = make_config(info, tmp_path / "data", built.config.cache_dir, workers=1)
+    monkeypatch.setattr(download_module.os, "replace", replace_then_die)
+    with pytest.raises(_Died):
+        build_dataset(config)
+    monkeypatch.setattr(download_module.os, "replace", real_replace)
     root = tmp_path / "data" / "hot_dog"
-    for split in OUR_SPLITS:
-        shutil.copytree(built.root / split, root / split)
-    lost = built.ok[0]
-    with open(root / JOURNAL, "w", encoding="utf-8") as f:
-        for r in built.ok:
-            if r is not lost:
-                f.write(json.dumps({"id": r["ImageID"], "url": r["source_url"], "kind": r["source_kind"]}) + "\n")
-    config = make_config(mirror[1], tmp_path / "data", built.config.cache_dir, force=True)
+    journaled = {json.loads(line)["id"] for line in (root / JOURNAL).read_text().splitlines()}
+    assert {p.stem for p in renamed} <= journaled
+    assert not (root / "manifest.csv").exists()
     again = run_build(server, config)
-    assert again.result.downloaded == 0
-    assert again.by_id[lost["ImageID"]] == lost
+    assert again.result.skipped >= 5
+    expected = {r["ImageID"]: r for r in built.rows}
+    for p in renamed:
+        assert again.by_id[p.stem] == expected[p.stem]
 
 
 # =========================================================================== bad input
@@ -927,8 +951,8 @@ def test_bad_input_is_a_clear_mlkit_error(cfg, kw, needles):
 def test_empty_selection_in_the_chosen_splits(cfg, mirror):
     _, info = mirror
     names = Counter(CLASSES.values())
-    absent = sorted(CLASSES[m] for m in CLASSES
-                    if names[CLASSES[m]] == 1 and verified(info, [m]) and not verified(info, [m], splits=["validation"]))
+    absent = sorted(CLASSES[m] for m in CLASSES if names[CLASSES[m]] == 1
+                    and verified(info, [m]) and not verified(info, [m], splits=["validation"]))
     assert absent, "the mirror should have a class with no verified image in validation"
     config = cfg(positive=absent[0], splits=("validation",))
     _raises(config, "no image", "validation", absent[0], "--split")
@@ -1001,10 +1025,6 @@ def test_malformed_metadata_is_a_clear_mlkit_error(cfg, mirror, tmp_path, what, 
     assert not Path(config.data_dir).exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: toolkit/openimages/labelindex.py _parse_general (line ~210) and the ImageID checks "
-    "(lines ~170, ~216) raise 'malformed labels CSV: ...' / 'malformed ImageID ...' without the "
-    "file's name; with three label files the user cannot tell which one is broken"))
 def test_malformed_labels_error_names_the_file(cfg, mirror, tmp_path):
     _, info = mirror
     meta = _corrupt(info, tmp_path, TRAIN_LABELS,

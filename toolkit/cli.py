@@ -44,7 +44,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 
 
 def _fail(exc: MlkitError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -112,7 +112,7 @@ def build_dataset_cmd(
     positive: Annotated[str, typer.Option(
         "--positive", help="The class to recognise: an Open Images display name (any case) or a MID.")],
     negatives: Annotated[Optional[int], typer.Option(
-        min=0, help="How many negative images. Default: as many as positives.")] = None,
+        help="How many negative images. Default: as many as positives.")] = None,
     negative_classes: Annotated[str, typer.Option(
         help="Draw negatives only from these classes (comma list), e.g. 'Pizza, Sandwich': hard "
              "negatives.")] = "",
@@ -122,7 +122,7 @@ def build_dataset_cmd(
     include_related: Annotated[bool, typer.Option(
         "--include-related", help="Count related classes (e.g. 'Hot dog bun', 'Chicago-style hot dog') as "
                                   "positives. They are always kept out of the negatives.")] = False,
-    max_positives: Annotated[Optional[int], typer.Option(min=1, help="Take at most this many positives.")] = None,
+    max_positives: Annotated[Optional[int], typer.Option(help="Take at most this many positives (1 or more).")] = None,
     balance: Annotated[str, typer.Option(
         help="weights (keep all, weigh classes in training) | undersample (drop from the larger class) | "
              "oversample (repeat the smaller class in training) | none.")] = "weights",
@@ -134,9 +134,9 @@ def build_dataset_cmd(
     name: Annotated[Optional[str], typer.Option(help="Dataset folder name. Default: from the positive class.")]
         = None,
     data_dir: Annotated[Path, typer.Option(help="Where datasets are written: DATA_DIR/NAME/...")] = Path("data"),
-    workers: Annotated[int, typer.Option(min=1, max=256, help="Concurrent downloads.")] = 32,
-    max_size: Annotated[Optional[int], typer.Option(min=16, help="Resize so the longer side is at most this "
-                                                                 "many pixels.")] = None,
+    workers: Annotated[int, typer.Option(help="Concurrent downloads (1 or more).")] = 32,
+    max_size: Annotated[Optional[int], typer.Option(help="Resize so the longer side is at most this "
+                                                         "many pixels (16 or more).")] = None,
     crop: Annotated[bool, typer.Option("--crop", help="Crop positives to their largest bounding box.")] = False,
     crop_margin: Annotated[float, typer.Option(help="Margin added around a --crop box, as a fraction of "
                                                     "its size.")] = 0.1,
@@ -237,6 +237,210 @@ def mirror_cmd(
             pass
 
 
+# ------------------------------------------------------------------ train, evaluate, predict
+
+def _quiet_tensorflow() -> None:
+    """TensorFlow's C++ info lines and retracing warnings mean nothing to a user; keep
+    stderr for our progress and messages (set TF_CPP_MIN_LOG_LEVEL yourself to see them)."""
+    import logging
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def _default_dataset(data_dir: Path = Path("data")) -> Path:
+    found = sorted(p.parent for p in data_dir.glob("*/dataset.json")) if data_dir.is_dir() else []
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise MlkitError(f"no DATASET_DIR given and no dataset under {data_dir}/: build one with "
+                         "`mlkit build-dataset --positive ...`, or give its folder")
+    raise MlkitError(f"no DATASET_DIR given and {len(found)} datasets under {data_dir}/ "
+                     f"({', '.join(p.name for p in found)}): give one")
+
+
+@app.command("train")
+def train_cmd(
+    dataset_dir: Annotated[Optional[Path], typer.Argument(
+        help="A dataset folder written by `mlkit build-dataset` (data/<name>, with dataset.json). "
+             "Default: the only dataset under ./data.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Model folder name under --output. Default: the dataset's "
+                                                     "name.")] = None,
+    output: Annotated[Path, typer.Option(help="Where models are written: OUTPUT/NAME/model.keras ...")]
+        = Path("models"),
+    epochs: Annotated[int, typer.Option(help="Epochs of training the head on the frozen backbone "
+                                                    "(early stopping may end sooner).")] = 10,
+    fine_tune_layers: Annotated[int, typer.Option(
+        help="Then fine-tune this many top layers of the backbone (MobileNetV2 has 154; e.g. 50). "
+                    "0: no fine-tuning.")] = 0,
+    fine_tune_epochs: Annotated[int, typer.Option(help="Epochs of fine-tuning (with --fine-tune-layers).")]
+        = 5,
+    batch_size: Annotated[int, typer.Option(help="Images per training step (the global batch with "
+                                                        "--strategy).")] = 32,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate of the head.")] = 1e-3,
+    fine_tune_learning_rate: Annotated[float, typer.Option(help="Adam learning rate of fine-tuning.")]
+        = 1e-5,
+    alpha: Annotated[float, typer.Option(
+        help="MobileNetV2 width: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4 have ImageNet weights; smaller is faster.")]
+        = 1.0,
+    image_size: Annotated[int, typer.Option(
+        help="Input side in pixels (96, 128, 160, 192, 224 have ImageNet weights).")] = 224,
+    weights: Annotated[str, typer.Option(
+        help="Initial backbone weights: imagenet (Keras' loader; it looks in $KERAS_HOME/models, default "
+             "~/.keras/models), none (random), or the path of an .h5 weights file or an mlkit model.keras.")]
+        = "imagenet",
+    dropout: Annotated[float, typer.Option(help="Dropout rate before the classifier.")] = 0.2,
+    resize: Annotated[str, typer.Option(
+        help="How an image becomes a square input: center-crop (the largest centred square, as Vision's default "
+             "does) or squash (the whole image, aspect ratio ignored).")] = "center-crop",
+    seed: Annotated[int, typer.Option(help="Seed of every random choice; same data, settings and seed give the "
+                                           "same model on the same machine.")] = 0,
+    augment: Annotated[bool, typer.Option(
+        "--augment/--no-augment", help="Random flips, rotations, zooms and contrast on training images "
+                                       "(training only; slower: images go through the backbone every epoch).")]
+        = False,
+    fast: Annotated[Optional[bool], typer.Option(
+        "--fast/--no-fast", help="Compute the frozen backbone's features once and train the head on them. "
+                                 "Default: on unless --augment.")] = None,
+    patience: Annotated[int, typer.Option(help="Stop a phase after this many epochs without a better "
+                                                      "validation loss (the best epoch's weights are kept).")] = 3,
+    strategy: Annotated[str, typer.Option(
+        help="tf.distribute strategy: default (one device), mirrored (every local GPU), multi-worker "
+             "(several machines, each started with its TF_CONFIG).")] = "default",
+    resume: Annotated[Optional[bool], typer.Option(
+        "--resume/--no-resume", help="Resume an interrupted run (--resume: insist; --no-resume: start over). "
+                                     "Default: resume when an interrupted run with the same settings exists.")]
+        = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train a MobileNetV2 classifier on a dataset: head first, then optional fine-tuning.
+
+    Writes OUTPUT/NAME/ with model.keras, labels.txt, model.json (what later stages read),
+    training.json and PNG plots, all at once when training is done. Interrupted? Run the
+    same command again: it resumes from the last finished epoch.
+    """
+    _quiet_tensorflow()
+    from .train import TrainConfig, train
+
+    try:
+        config = TrainConfig(
+            dataset_dir=dataset_dir if dataset_dir is not None else _default_dataset(), name=name,
+            output_dir=output, epochs=epochs, fine_tune_epochs=fine_tune_epochs, fine_tune_layers=fine_tune_layers,
+            batch_size=batch_size, learning_rate=learning_rate, fine_tune_learning_rate=fine_tune_learning_rate,
+            alpha=alpha, image_size=image_size, weights=weights, dropout=dropout,
+            resize_mode=resize.replace("-", "_"), seed=seed, augment=augment, fast=fast, patience=patience,
+            strategy=strategy, resume=resume, progress=not json_out)
+        result = train(config, log=None if json_out else lambda m: err.print(m, highlight=False))
+    except MlkitError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        err.print("Interrupted. The last finished epoch is checkpointed; run the same command again to resume.")
+        raise typer.Exit(130)
+    if json_out:
+        print(json.dumps(result.to_json(), indent=2))
+        return
+    render_training(result)
+
+
+def render_training(result) -> None:
+    t = result.timings
+    table = Table(title=f"Model {result.path}", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    spec = result.spec
+    table.add_row("model", f"MobileNetV2 alpha {spec.alpha:g}, {spec.image_size} px, labels {', '.join(spec.labels)}")
+    if "features_seconds" in t:
+        table.add_row("features", f"{t['features_images']} images in {t['features_seconds']:.1f} s "
+                                  f"({t['features_images_per_second']:.1f} images/s)")
+    for phase in ("head", "fine_tune"):
+        if f"{phase}_seconds" in t:
+            table.add_row(phase.replace("_", "-"), f"{t[f'{phase}_epochs']} epochs in {t[f'{phase}_seconds']:.1f} s "
+                                                   f"({t[f'{phase}_images_per_second']:.1f} images/s)")
+    table.add_row("total", f"{t['total_seconds']:.1f} s" + (f" (resumed from {result.resumed_from})"
+                                                            if result.resumed_from else ""))
+    out.print(table)
+    if result.evaluation is not None:
+        ev = result.evaluation
+        out.print(f"\nClassification report ({ev.split} split, {ev.n} images):\n")
+        out.print(ev.report, highlight=False)
+        if ev.roc_auc is not None:
+            out.print(f"\nROC AUC ({ev.positive_label}): {ev.roc_auc:.4f}")
+    out.print(f"\nWrote {', '.join(result.files)} to {result.path}/")
+    for note in result.notes:
+        out.print(f"[yellow]note:[/] {note}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: Annotated[Path, typer.Argument(help="A model folder (models/<name>) or a model file in it.")],
+    data: Annotated[Optional[Path], typer.Option(
+        help="Dataset folder to evaluate on. Default: the one the model was trained on (model.json).")] = None,
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    target_precision: Annotated[Optional[float], typer.Option(
+        help="Also find the decision threshold on the positive class's probability that "
+                               "reaches this precision with the highest recall, e.g. 0.95.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = 32,
+    json_out: JsonOpt = False,
+) -> None:
+    """Accuracy, per-class precision / recall / F1, ROC AUC and confusion matrix of a model."""
+    _quiet_tensorflow()
+    from .evaluate import evaluate
+
+    try:
+        result = evaluate(model, data, split=split, target_precision=target_precision, batch_size=batch_size)
+    except MlkitError as exc:
+        _fail(exc)
+    if json_out:
+        print(json.dumps(result.to_json(), indent=2))
+        return
+    out.print(f"{result.model} on the {result.split} split of {result.data} ({result.n} images):\n")
+    out.print(result.report, highlight=False)
+    if result.roc_auc is not None:
+        out.print(f"\nROC AUC ({result.positive_label}): {result.roc_auc:.4f}")
+    cm = Table(title="Confusion matrix (rows: true, columns: predicted)", title_justify="left")
+    cm.add_column("")
+    for label in result.labels:
+        cm.add_column(label, justify="right")
+    for label, row in zip(result.labels, result.confusion.tolist()):
+        cm.add_row(label, *map(str, row))
+    out.print(cm)
+    if result.target_precision is not None:
+        th = result.threshold
+        if th is None:
+            out.print(f"No threshold reaches precision {result.target_precision} for {result.positive_label} "
+                      f"on this split.")
+        else:
+            out.print(f"Threshold for precision >= {th.target_precision}: predict {result.positive_label} when its "
+                      f"probability >= {th.threshold:.4f} (precision {th.precision:.3f}, recall {th.recall:.3f}).")
+
+
+@app.command("predict")
+def predict_cmd(
+    model: Annotated[Path, typer.Argument(help="A model folder (models/<name>) or a model file in it.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, BMP, GIF).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Label and probability for each image."""
+    _quiet_tensorflow()
+    from .predict import predict
+
+    try:
+        predictions = predict(model, images)
+    except MlkitError as exc:
+        _fail(exc)
+    if json_out:
+        print(json.dumps([p.to_json() for p in predictions], indent=2))
+        return
+    table = Table(show_header=True)
+    table.add_column("image")
+    table.add_column("label")
+    table.add_column("probability", justify="right")
+    for p in predictions:
+        table.add_row(str(p.path), p.label, f"{p.probability:.4f}")
+    out.print(table)
+
+
 @app.command("demo")
 def demo_cmd(
     workdir: Annotated[Path, typer.Option(help="Where the demo writes its mirror, cache and dataset.")]
@@ -261,7 +465,7 @@ def main() -> None:
     try:
         app()
     except MlkitError as exc:  # a library error raised outside a command's own handler
-        err.print(f"error: {exc}")
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
 
 

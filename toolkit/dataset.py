@@ -36,7 +36,8 @@ from .preview import contact_sheet
 from .selection import (BALANCE_MODES, Balance, assign_splits, balance_counts, class_folder_name,
                         negative_folder_name, sample, sample_excluding)
 
-JOURNAL = ".downloads.jsonl"
+JOURNAL = ".downloads.jsonl"      # provenance of downloaded files, until manifest.csv has it
+BUILD_SETTINGS = ".build.json"     # the settings of a build in progress (dataset.json's once done)
 SETTINGS_THAT_SHAPE_THE_DATASET = (
     "positive", "label_set", "splits", "negatives", "negative_classes", "verified_negatives",
     "include_related", "max_positives", "balance", "seed", "val", "test", "max_size", "crop",
@@ -195,9 +196,7 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
     if all_pos.size == 0:
         raise MlkitError(
             f"no image in the {', '.join(config.splits)} split(s) has a human-verified \"{positive.name}\" "
-            f"label ({positive.mid}). Try more splits (--split train,validation,test)"
-            + (", --include-related" if related and not config.include_related else "")
-            + (", or --label-set all" if config.label_set == "boxable" else ""))
+            f"label ({positive.mid}). " + _widen_hint(config, bool(related)))
     positives = sample(all_pos, config.max_positives, config.seed, "positives")
     n_neg = positives.size if config.negatives is None else config.negatives
     negatives = sample_excluding(_union(pool_by_split), _union(excl_by_split), n_neg, config.seed, "negatives")
@@ -235,6 +234,7 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
                              True, estimated, time.perf_counter() - t0, notes, listing)
 
     _check_settings(root, config)
+    atomic_write_text(root / BUILD_SETTINGS, json.dumps(config.shaping_settings(), indent=2) + "\n")
     _remove_stale(root, {Path(p.split, p.class_name, f"{p.image_id}.jpg") for p in plan})
 
     # --- download --------------------------------------------------------------------------
@@ -244,14 +244,15 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
     journal = root / JOURNAL
     journal_lock = threading.Lock()
 
-    def record(out) -> None:  # provenance of each new file, kept even if this run is killed
-        if out.ok and not out.skipped:
-            with journal_lock, open(journal, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"id": out.key, "url": out.source_url, "kind": out.source_kind}) + "\n")
+    def record(job: DownloadJob, source: ImageSource) -> None:
+        # where each file came from, written before the file is renamed into place, so a
+        # kill at any moment loses no provenance
+        with journal_lock, open(journal, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"id": job.key, "url": source.url, "kind": source.kind}) + "\n")
+            f.flush()
 
-    root.mkdir(parents=True, exist_ok=True)
     report = download_images(jobs, DownloadOptions(workers=config.workers, max_size=config.max_size,
-                                                   progress=config.progress), on_progress=record)
+                                                   progress=config.progress), before_commit=record)
 
     # --- duplicates, records, summary -----------------------------------------------------
     previous = _previous_sources(root / "manifest.csv", journal)
@@ -288,10 +289,24 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
                            time.perf_counter() - t0, notes)
     _write_dataset_json(root, config, result, meta)
     journal.unlink(missing_ok=True)
+    (root / BUILD_SETTINGS).unlink(missing_ok=True)
     return result
 
 
 # ------------------------------------------------------------------------------- helpers
+
+def _widen_hint(config: DatasetConfig, has_related: bool) -> str:
+    hints = []
+    if len(config.splits) < len(layout.SPLITS):
+        hints.append("more splits (--split train,validation,test)")
+    if has_related and not config.include_related:
+        hints.append("--include-related")
+    if config.label_set == "boxable":
+        hints.append("--label-set all")
+    if not hints:
+        return "Open Images has no verified images of it: choose another class (`mlkit classes WORD`)."
+    return "Try " + ", or ".join(hints) + "."
+
 
 def _union(by_split: dict[str, np.ndarray]) -> np.ndarray:
     arrays = [a for a in by_split.values() if a.size]
@@ -431,13 +446,18 @@ def _content_hash(rows: Sequence[ManifestRow]) -> str:
 
 
 def _check_settings(root: Path, config: DatasetConfig) -> None:
-    info = root / "dataset.json"
-    if not info.is_file():
-        if root.exists() and any(root.iterdir()) and not config.force:
-            raise MlkitError(f"{root} exists and is not an mlkit dataset; choose another --name or pass --force")
-        return
+    """A folder of an earlier build is resumed or rebuilt only if its settings match
+    (or with --force); a foreign non-empty folder is never touched without --force."""
+    in_progress, finished = root / BUILD_SETTINGS, root / "dataset.json"
     try:
-        previous = json.loads(info.read_text()).get("settings", {})
+        if in_progress.is_file():
+            previous = json.loads(in_progress.read_text())
+        elif finished.is_file():
+            previous = json.loads(finished.read_text()).get("settings", {})
+        else:
+            if root.exists() and any(root.iterdir()) and not config.force:
+                raise MlkitError(f"{root} exists and is not an mlkit dataset; choose another --name or pass --force")
+            return
     except ValueError:
         previous = {}
     current = config.shaping_settings()

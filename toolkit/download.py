@@ -273,8 +273,10 @@ class _Registry:
 
 
 class _Downloader:
-    def __init__(self, options: DownloadOptions, stop: threading.Event, registry: _Registry):
+    def __init__(self, options: DownloadOptions, stop: threading.Event, registry: _Registry,
+                 before_commit: Callable[[DownloadJob, ImageSource], None] | None = None):
         self.opt = options
+        self.before_commit = before_commit
         self.stop = stop
         self.registry = registry
         self.session = requests.Session()
@@ -345,6 +347,8 @@ class _Downloader:
                     notes.append(f"{source.kind} {source.url}: {failure.reason} ({failure.message})"
                                  + (f" after {tries} attempts" if tries > 1 else ""))
                     break
+                if self.before_commit is not None:
+                    self.before_commit(job, source)
                 digest = self._write(job.dest, verified.data, verified.md5)
                 return DownloadOutcome(
                     key=job.key, dest=job.dest, ok=True, reason=None,
@@ -814,6 +818,7 @@ def download_images(
     jobs: Sequence[DownloadJob],
     options: DownloadOptions | None = None,
     on_progress: Callable[[DownloadOutcome], None] | None = None,
+    before_commit: Callable[[DownloadJob, ImageSource], None] | None = None,
 ) -> DownloadReport:
     """Download every job's image to its ``dest``; return outcomes in the order of ``jobs``.
 
@@ -822,6 +827,10 @@ def download_images(
     an exception it raises (e.g. KeyboardInterrupt) stops the run like Ctrl-C does:
     queued jobs are cancelled, in-flight ones abort, temp files are removed, the
     exception propagates. Files already finished stay; a rerun skips them.
+
+    ``before_commit(job, source)`` runs in a worker thread just before a verified file is
+    renamed into place (e.g. to journal where it came from, so a kill between the rename
+    and ``on_progress`` loses nothing); it must be thread-safe.
 
     Raises MlkitError for invalid options or jobs, and when a file cannot be written
     (disk full, permissions): the run stops, since every later job would fail the same way.
@@ -835,7 +844,7 @@ def download_images(
 
     stop = threading.Event()
     registry = _Registry()
-    downloader = _Downloader(opt, stop, registry)
+    downloader = _Downloader(opt, stop, registry, before_commit)
     outcomes: list[DownloadOutcome | None] = [None] * len(jobs)
     executor = ThreadPoolExecutor(max_workers=opt.workers, thread_name_prefix="mlkit-download")
     running: dict[Future[DownloadOutcome], int] = {}

@@ -389,7 +389,12 @@ def open_label_index(csv_path: Path | str, cache_dir: Path | str, *, progress: b
                 return _load(out, meta)
         except (OSError, ValueError, KeyError):
             pass  # unreadable or stale: rebuild below
-    meta = build_label_index(csv_path, out, progress=progress, workers=workers, on_bytes=on_bytes)
+    try:
+        meta = build_label_index(csv_path, out, progress=progress, workers=workers, on_bytes=on_bytes)
+    except MlkitError as exc:
+        if csv_path.name in str(exc):
+            raise
+        raise MlkitError(f"{csv_path.name}: {exc}") from None
     return _load(out, meta)
 
 
