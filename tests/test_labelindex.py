@@ -158,3 +158,17 @@ def test_fast_parser_decodes_every_hex_digit() -> None:
     assert chunk is not None
     got = chunk.run_ids[chunk.run_of_row]
     assert [f"{int(v):016x}" for v in got] == [line[:16].lower() for line in lines]
+
+
+def test_rows_in_any_order_give_the_same_answers(synthetic: Path, tmp_path: Path) -> None:
+    lines = synthetic.read_text().splitlines(keepends=True)
+    header, body = lines[0], lines[1:]
+    rng = np.random.default_rng(1)
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_text(header + "".join(body[i] for i in rng.permutation(len(body))))
+    index = open_label_index(shuffled, tmp_path, progress=False)
+    assert not index.sorted_runs
+    df = _truth(shuffled)
+    assert ids_to_hex(index.images) == sorted(df.ImageID.unique())
+    for conf in (1, 0):
+        assert ids_to_hex(index.images_with([HOT_DOG], conf)) == _expected(df, [HOT_DOG], conf)

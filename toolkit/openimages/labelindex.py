@@ -36,12 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MlkitError
+from .labelscan import scan_chunk
 from .layout import LABEL_COLUMNS
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CHUNK_BYTES = 48 << 20
 MAX_LABELS = 65535
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -97,113 +97,23 @@ def _runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (np.cumsum(new_run) - 1).astype(np.uint32), ids[new_run]
 
 
-def _u64_view(a: np.ndarray) -> np.ndarray:
-    """Every byte offset of ``a`` as the start of an unaligned little-endian uint64."""
-    return np.ndarray(shape=(max(a.size - 7, 0),), dtype="<u8", buffer=a, offset=0, strides=(1,))
+def _parse_fast(buf: bytes | bytearray | memoryview | np.ndarray, size: int | None = None) -> _Chunk | None:
+    """Canonical rows ``<16 hex>,<source>,<mid>,<0|1>`` in one compiled pass (see
+    ``labelscan``); None if the chunk is not canonical (the general path takes it).
 
-
-def _hex8(words: np.ndarray) -> np.ndarray:
-    """8 ASCII hex digits per little-endian word (first digit in the low byte) -> value."""
-    v = (words & np.uint64(0x0F0F0F0F0F0F0F0F)) + np.uint64(9) * ((words >> np.uint64(6)) & np.uint64(0x0101010101010101))
-    v = ((v << np.uint64(4)) | (v >> np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
-    v = ((v << np.uint64(8)) | (v >> np.uint64(16))) & np.uint64(0x0000FFFF0000FFFF)
-    return ((v << np.uint64(16)) | (v >> np.uint64(32))) & np.uint64(0xFFFFFFFF)
-
-
-# for a label of length L (1..16): keep its first min(L, 8) bytes of word 0 and its
-# remaining max(L - 8, 0) bytes of word 1
-_MASK_WORD0 = np.array([(1 << (8 * min(n, 8))) - 1 for n in range(17)], dtype=np.uint64)
-_MASK_WORD1 = np.array([(1 << (8 * max(n - 8, 0))) - 1 for n in range(17)], dtype=np.uint64)
-def _parse_fast(buf: bytes | bytearray | memoryview, size: int | None = None) -> _Chunk | None:
-    """Parse canonical rows ``<16 hex>,<source>,<mid>,<0|1>``; None if the chunk is not.
-
-    Only one pass over the whole buffer (newlines); every other field boundary is
-    derived and then checked on every row: the first comma follows the 16-digit ImageID,
-    the last one precedes the one-digit Confidence, and the Source field (a handful of
-    words such as ``verification``) has a length known from its first letter.
     ``size``: the data length when ``buf`` carries at least 16 spare bytes after it.
     """
     whole = np.frombuffer(buf, dtype=np.uint8)
-    if size is None:  # make the spare bytes the 16-byte reads below need
+    if size is None:
         whole = np.concatenate([whole, np.zeros(16, dtype=np.uint8)])
         size = whole.size - 16
-    a = whole[:size]
-    if a.size < 24:
+    scanned = scan_chunk(whole, size)
+    if scanned is None:
         return None
-    ends = np.flatnonzero(a == 10)
-    n = ends.size
-    if n == 0 or ends[-1] != size - 1:
-        return None
-    starts = np.empty(n, dtype=np.int64)
-    starts[0] = 0
-    starts[1:] = ends[:-1] + 1
-    comma3 = ends - (3 if a[ends[0] - 1] == 13 else 2)  # "\r\n" files have it on every line
-    if not (np.all(a[starts + 16] == 44) and np.all(a[comma3] == 44)):
-        return None
-    digit = a[comma3 + 1]
-    if not np.all((digit == 48) | (digit == 49)):
-        return None
-    # Source length per first letter, learned from one row each, checked on all rows
-    first = a[starts + 17]
-    src_len = np.zeros(256, dtype=np.int64)
-    for letter in np.flatnonzero(np.bincount(first, minlength=256)):
-        row = int(np.flatnonzero(first == letter)[0])
-        s0 = int(starts[row]) + 17
-        comma = bytes(a[s0:int(ends[row])]).find(b",")
-        if comma <= 0:
-            return None
-        src_len[letter] = comma
-    comma2 = starts + 17 + src_len[first]
-    if not np.all(a[comma2] == 44):
-        return None
-    label_start = comma2 + 1
-    label_len = comma3 - label_start
-    if n and (label_len.max() > 16 or label_len.min() < 1):
-        return None
-    w = _u64_view(whole)
-    # Rows of one image are consecutive: decode the 16 hex digits at run starts only.
-    hi, lo = w[starts], w[starts + 8]
-    new_run = np.empty(n, dtype=bool)
-    new_run[0] = True
-    np.not_equal(hi[1:], hi[:-1], out=new_run[1:])
-    new_run[1:] |= lo[1:] != lo[:-1]
-    run_rows = np.flatnonzero(new_run)
-    run_ids = (_hex8(hi[run_rows]) << np.uint64(32)) | _hex8(lo[run_rows])
-    run_of_row = (np.cumsum(new_run) - 1).astype(np.uint32)
-    # validate the hex digits of a sample of runs (structure is checked on every row)
-    for r in np.linspace(0, run_rows.size - 1, num=min(run_rows.size, 64), dtype=np.int64):
-        s = int(starts[run_rows[r]])
-        text = bytes(a[s:s + 16]).decode("ascii", "replace")
-        try:
-            ok = int(text, 16) == int(run_ids[r])
-        except ValueError:
-            ok = False
-        if not ok:
-            raise MlkitError(f"malformed ImageID {text!r}: an Open Images ImageID has 16 hex digits")
-    k0 = w[label_start] & _MASK_WORD0[label_len]
-    k1 = w[label_start + 8] & _MASK_WORD1[label_len]
-    keys = (k0 * _GOLDEN) ^ k1
-    import pandas as pd  # factorize: a hash table, O(n)
-
-    codes, uniq = pd.factorize(keys)
-    # factorize numbers codes in order of first appearance: first rows are where the
-    # running maximum grows
-    running = np.maximum.accumulate(codes)
-    grows = np.empty(n, dtype=bool)
-    grows[0] = True
-    np.greater(running[1:], running[:-1], out=grows[1:])
-    first_rows = np.flatnonzero(grows)
-    key_bytes = np.stack([k0[first_rows], k1[first_rows]], axis=1)
-    # the key is a hash: make sure every row of a key has exactly its first row's bytes
-    if not (np.array_equal(k0, key_bytes[codes, 0]) and np.array_equal(k1, key_bytes[codes, 1])):
-        return None  # a hash collision inside the chunk: let the general path do it
-    key_names = {}
-    for code, row in enumerate(first_rows):
-        s, ln = int(label_start[row]), int(label_len[row])
-        key_names[int(uniq[code])] = bytes(a[s:s + ln]).decode("utf-8")
-    conf = ((digit - 48) * 100).astype(np.uint8)
-    return _Chunk(run_of_row=run_of_row, run_ids=run_ids, keys=np.asarray(uniq, dtype=np.uint64),
-                  key_bytes=key_bytes, names=None, codes=codes, key_names=key_names, conf=conf)
+    run_of_row, run_ids, codes, conf, key0, key1, names = scanned
+    keys = (key0 * _GOLDEN) ^ key1
+    return _Chunk(run_of_row=run_of_row, run_ids=run_ids, keys=keys, key_bytes=np.stack([key0, key1], axis=1),
+                  names=None, codes=codes, key_names=dict(zip(keys.tolist(), names)), conf=conf)
 
 
 def _parse_general(buf: bytes, column_names: list[str]) -> _Chunk:
@@ -325,23 +235,25 @@ class LabelIndex:
     rows: int
     source_size: int
     build_seconds: float
+    sorted_runs: bool = False  # runs (and so images) are in ascending ImageID order
 
     def __post_init__(self) -> None:
         self.code_of = {m: i for i, m in enumerate(self.labels)}
         self._run = self._map("run.u32", np.uint32, self.rows)
-        self._runs = np.fromfile(self.path / "runs.u64", dtype=np.uint64)
+        self._runs = self._map("runs.u64", np.uint64, -1)
         self._codes = self._map("labels.u16", np.uint16, self.rows)
         self._conf = self._map("conf.u8", np.uint8, self.rows)
 
     def _map(self, name: str, dtype, count: int) -> np.ndarray:
-        if count == 0:
+        """A read-only memory map of a column file (``count`` -1: the whole file)."""
+        if count == 0 or (self.path / name).stat().st_size == 0:
             return np.zeros(0, dtype=dtype)
-        return np.memmap(self.path / name, dtype=dtype, mode="r", shape=(count,))
+        return np.memmap(self.path / name, dtype=dtype, mode="r", shape=None if count < 0 else (count,))
 
     @property
     def images(self) -> np.ndarray:
         """Distinct ImageIDs (uint64, sorted) of every image that has at least one label row."""
-        return np.fromfile(self.path / "images.u64", dtype=np.uint64)
+        return self._map("images.u64", np.uint64, -1)
 
     def counts(self) -> dict[str, int]:
         """Rows with Confidence == 1 per MID: images verified to show the class."""
@@ -350,9 +262,14 @@ class LabelIndex:
 
     def rows_for(self, mids: Iterable[str]) -> np.ndarray:
         """Row numbers whose LabelName is one of ``mids`` (unknown MIDs match nothing)."""
-        codes = [self.code_of[m] for m in mids if m in self.code_of]
+        codes = sorted({self.code_of[m] for m in mids if m in self.code_of})
         if not codes or self.rows == 0:
             return np.zeros(0, dtype=np.int64)
+        if len(codes) <= 4:  # a few compares beat a gather over every row
+            mask = self._codes == np.uint16(codes[0])
+            for c in codes[1:]:
+                mask |= self._codes == np.uint16(c)
+            return np.flatnonzero(mask)
         lut = np.zeros(len(self.labels), dtype=bool)
         lut[codes] = True
         return np.flatnonzero(lut[self._codes])
@@ -363,7 +280,13 @@ class LabelIndex:
         rows = self.rows_for(mids)
         if confidence is not None and rows.size:
             rows = rows[self._conf[rows] == np.uint8(round(confidence * 100))]
-        return np.unique(self._runs[self._run[rows]])
+        ids = np.asarray(self._runs[self._run[rows]])
+        if not self.sorted_runs:
+            return np.unique(ids)
+        # rows ascend, and so do their runs' ImageIDs: drop adjacent repeats
+        keep = np.ones(ids.size, dtype=bool)
+        np.not_equal(ids[1:], ids[:-1], out=keep[1:])
+        return ids[keep]
 
 
 def index_dir_for(csv_path: Path, cache_dir: Path) -> Path:
@@ -399,8 +322,8 @@ def open_label_index(csv_path: Path | str, cache_dir: Path | str, *, progress: b
 
 
 def _load(out: Path, meta: dict) -> LabelIndex:
-    return LabelIndex(path=out, labels=meta["labels"], rows=meta["rows"],
-                      source_size=meta["source_size"], build_seconds=meta["build_seconds"])
+    return LabelIndex(path=out, labels=meta["labels"], rows=meta["rows"], source_size=meta["source_size"],
+                      build_seconds=meta["build_seconds"], sorted_runs=meta.get("sorted_runs", False))
 
 
 def build_label_index(csv_path: Path, out: Path, *, progress: bool = True, workers: int = 2,
@@ -447,11 +370,11 @@ def build_label_index(csv_path: Path, out: Path, *, progress: bool = True, worke
                 codes = lut[chunk.codes] if lut.size else np.zeros(0, dtype=np.uint16)
                 if n_runs + chunk.run_ids.size >= 2**32:
                     raise MlkitError(f"{csv_path.name} is too large to index (over 4 billion images)")
-                files["run.u32"].write((chunk.run_of_row + np.uint32(n_runs)).tobytes())
-                files["runs.u64"].write(chunk.run_ids.tobytes())
-                files["labels.u16"].write(codes.tobytes())
-                files["conf.u8"].write(chunk.conf.tobytes())
-                np.add.at(counts, lut, chunk.local_counts[: lut.size])
+                files["run.u32"].write(memoryview(chunk.run_of_row + np.uint32(n_runs)))
+                files["runs.u64"].write(memoryview(np.ascontiguousarray(chunk.run_ids)))
+                files["labels.u16"].write(memoryview(codes))
+                files["conf.u8"].write(memoryview(np.ascontiguousarray(chunk.conf)))
+                counts[lut] += chunk.local_counts[: lut.size]  # a chunk's codes are distinct
                 if chunk.run_ids.size and sorted_runs:
                     # >=: an image's rows may straddle two chunks
                     sorted_runs = chunk.runs_sorted and int(chunk.run_ids[0]) >= last_run_id
@@ -481,6 +404,7 @@ def build_label_index(csv_path: Path, out: Path, *, progress: bool = True, worke
             "columns": columns,
             "rows": rows,
             "images": int(images.size),
+            "sorted_runs": bool(sorted_runs),
             "labels": labels,
             "build_seconds": round(time.perf_counter() - t0, 3),
         }
