@@ -349,7 +349,7 @@ def render_training(result) -> None:
     table.add_column(style="bold")
     table.add_column()
     spec = result.spec
-    table.add_row("model", f"MobileNetV2 alpha {spec.alpha:g}, {spec.image_size} px, labels {', '.join(spec.labels)}")
+    table.add_row("model", f"MobileNetV2 alpha {spec.alpha}, {spec.image_size} px, labels {', '.join(spec.labels)}")
     if "features_seconds" in t:
         table.add_row("features", f"{t['features_images']} images in {t['features_seconds']:.1f} s "
                                   f"({t['features_images_per_second']:.1f} images/s)")
@@ -447,7 +447,9 @@ def demo_cmd(
         = Path("mlkit-demo"),
     json_out: JsonOpt = False,
 ) -> None:
-    """Run the whole job offline on the embedded mirror: a 'Hot dog' dataset, end to end."""
+    """Run the whole job offline on the embedded mirror: a 'Hot dog' dataset, then a small
+    classifier trained on it and evaluated, end to end."""
+    _quiet_tensorflow()
     from .demo import run_demo
 
     try:
@@ -459,6 +461,13 @@ def demo_cmd(
         print(json.dumps(result.to_json(), indent=2))
         return
     render_dataset(result.dataset)
+    if result.training is not None:
+        out.print()
+        render_training(result.training)
+    if result.evaluation is not None:
+        ev = result.evaluation
+        out.print(f"\n`mlkit evaluate {result.training.path}`: accuracy {ev.accuracy:.3f} on {ev.n} test images"
+                  + ("" if ev.roc_auc is None else f", ROC AUC {ev.roc_auc:.3f}") + ".")
 
 
 def main() -> None:

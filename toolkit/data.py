@@ -16,6 +16,7 @@ in parallel, caches decoded images as uint8 in memory, and prefetches.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -172,7 +173,10 @@ def find_undecodable(paths: Sequence[Path]) -> list[str]:
 
 
 def _first_line(text: str) -> str:
-    return (text.strip().splitlines() or ["cannot decode"])[0][:160]
+    """TensorFlow's message without its op and device decorations."""
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\]?.*$", "", text.strip().splitlines()[0] if text.strip() else "")
+    return text.strip()[:160] or "cannot decode"
 
 
 @contextmanager

@@ -23,6 +23,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .errors import MlkitError
 from .model_spec import NORM_OFFSET, NORM_SCALE, ModelSpec
 
@@ -62,7 +64,7 @@ def keras_home() -> Path:
     return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
 
 
-def resolve_weights(weights: str | Path, spec: ModelSpec) -> WeightsChoice:
+def resolve_weights(weights: str | Path, spec: ModelSpec, download: bool = True) -> WeightsChoice:
     """Check a ``--weights`` value and find its file, before any work starts.
 
     ``imagenet``: Keras' published MobileNetV2 weights, from ``$KERAS_HOME/models/`` (default
@@ -71,7 +73,7 @@ def resolve_weights(weights: str | Path, spec: ModelSpec) -> WeightsChoice:
     the cache, that one is used (the convolution weights fit any input size).
     ``none``: random initialisation. Anything else: a path to an ``.h5`` weights file of a
     MobileNetV2 without its top (same alpha), or an mlkit ``.keras`` model whose backbone
-    weights are copied.
+    weights are copied. ``download=False``: only what is already cached (MlkitError else).
     """
     w = str(weights)
     if w.lower() == "none":
@@ -80,7 +82,7 @@ def resolve_weights(weights: str | Path, spec: ModelSpec) -> WeightsChoice:
         if float(spec.alpha) not in IMAGENET_ALPHAS:
             raise MlkitError(f"ImageNet weights exist for --alpha {', '.join(map(str, IMAGENET_ALPHAS))} only, "
                              f"not {spec.alpha}: choose one of those, or --weights none (random start)")
-        return _find_imagenet(spec)
+        return _find_imagenet(spec, download)
     path = Path(w).expanduser()
     if not path.is_file():
         raise MlkitError(f"--weights {w}: no such file. Give imagenet, none, or the path of an .h5 "
@@ -90,7 +92,7 @@ def resolve_weights(weights: str | Path, spec: ModelSpec) -> WeightsChoice:
     return WeightsChoice("file", path)
 
 
-def _find_imagenet(spec: ModelSpec) -> WeightsChoice:
+def _find_imagenet(spec: ModelSpec, download: bool = True) -> WeightsChoice:
     fname = imagenet_weights_filename(spec.alpha, spec.image_size)
     models_dir = keras_home() / "models"
     if (models_dir / fname).is_file():
@@ -106,6 +108,8 @@ def _find_imagenet(spec: ModelSpec) -> WeightsChoice:
     import keras
 
     try:
+        if not download:
+            raise FileNotFoundError("not downloading")
         with contextlib.redirect_stdout(sys.stderr):   # keras prints "Downloading ..." on stdout
             got = keras.utils.get_file(fname, IMAGENET_BASE_URL + fname, cache_subdir="models",
                                        cache_dir=str(keras_home()))
@@ -194,7 +198,36 @@ def feature_extractor(model):
     """pixels -> pooled backbone features (the input of the head)."""
     import keras
 
-    return keras.Model(model.inputs, model.get_layer(POOL_LAYER).output, name="features")
+    return keras.Model(model.input, model.get_layer(POOL_LAYER).output, name="features")
+
+
+def inference_function(model):
+    """``model(x, training=False)`` as one traced TensorFlow function for any batch size:
+    cheaper to set up than ``model.predict`` and faster than eager calls."""
+    import tensorflow as tf
+
+    signature = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+
+    @tf.function(input_signature=[signature])
+    def run(x):
+        return model(x, training=False)
+
+    return run
+
+
+def predict_batches(model, batches, on_batch=None) -> np.ndarray:
+    """Run ``model`` on an iterable of input batches (a tf.data pipeline of images, or of
+    (images, labels)) and return the stacked outputs as float32 NumPy."""
+    run = inference_function(model)
+    outputs = []
+    for batch in batches:
+        x = batch[0] if isinstance(batch, tuple) else batch
+        outputs.append(run(x).numpy())
+        if on_batch:
+            on_batch()
+    if not outputs:
+        return np.zeros((0, *model.output_shape[1:]), np.float32)
+    return np.concatenate(outputs).astype(np.float32, copy=False)
 
 
 def build_head(spec: ModelSpec, feature_dim: int):

@@ -27,6 +27,7 @@ MODEL_JSON = "model.json"
 KERAS_FILE = "model.keras"
 LABELS_FILE = "labels.txt"
 FORMAT = 1
+BUNDLE_SUFFIXES = (".mlpackage",)   # model formats that are folders
 
 BACKBONES = ("mobilenet_v2",)
 # Image to model input: "center_crop" takes the largest centred square, then scales it
@@ -87,7 +88,8 @@ class ModelSpec:
         if not 0 <= self.dropout < 1:
             raise MlkitError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.resize_mode not in RESIZE_MODES:
-            raise MlkitError(f"unknown resize mode {self.resize_mode!r}; choose {' or '.join(RESIZE_MODES)}")
+            raise MlkitError(f"unknown resize mode {self.resize_mode!r} (--resize); choose "
+                             f"{' or '.join(m.replace('_', '-') for m in RESIZE_MODES)}")
         if not 0 <= self.threshold <= 1:
             raise MlkitError(f"threshold must be in [0, 1], got {self.threshold}")
 
@@ -194,7 +196,8 @@ def find_model_json(path: Path | str) -> Path:
     if not p.exists():
         raise MlkitError(f"{p} does not exist: give a model folder written by `mlkit train` "
                          f"(models/<name>) or a model file in it")
-    candidate = p if p.name == MODEL_JSON else (p / MODEL_JSON if p.is_dir() else p.parent / MODEL_JSON)
+    in_folder = p.is_dir() and p.suffix.lower() not in BUNDLE_SUFFIXES  # a model folder, not an .mlpackage
+    candidate = p if p.name == MODEL_JSON else (p / MODEL_JSON if in_folder else p.parent / MODEL_JSON)
     if not candidate.is_file():
         raise MlkitError(f"no {MODEL_JSON} beside {p}: the labels and input facts of a model live there "
                          "(written by `mlkit train`); keep it in the model's folder")

@@ -46,6 +46,7 @@ class KerasRunner:
 
         self.path, self.card, self.batch_size = path, card, batch_size
         self.model = load_keras_model(path)
+        self._run = None
         shape = tuple(self.model.input_shape[1:])
         outputs = self.model.output_shape[-1]
         if shape != card.spec.input_shape or outputs != len(card.spec.labels):
@@ -54,9 +55,13 @@ class KerasRunner:
                              "different models; retrain, or keep each model.json with its model")
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        if len(images) == 0:
-            return np.zeros((0, len(self.card.spec.labels)), np.float32)
-        return np.asarray(self.model.predict(images, batch_size=self.batch_size, verbose=0), dtype=np.float32)
+        from .model import inference_function
+
+        if self._run is None:  # traced once, reused for every batch
+            self._run = inference_function(self.model)
+        images = np.asarray(images, dtype=np.float32)
+        out = [self._run(images[i:i + self.batch_size]).numpy() for i in range(0, len(images), self.batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.card.spec.labels)), np.float32)
 
 
 def _not_yet(kind: str) -> RunnerFactory:
@@ -124,9 +129,9 @@ def predict(model_path: Path | str, images: Sequence[Path | str], batch_size: in
 
     if not images:
         raise MlkitError("give at least one image file to predict")
+    spec = read_model_card(resolve_model_file(model_path)).spec
+    pixels = load_images(images, spec, batch_size=batch_size)  # bad images fail before the model loads
     runner = open_runner(model_path)
-    spec = runner.card.spec
-    pixels = load_images(images, spec, batch_size=batch_size)
     probs = runner.predict(pixels)
     chosen = decide(probs, spec)
     return [Prediction(Path(p), spec.labels[k], float(row[k]), {lab: float(v) for lab, v in zip(spec.labels, row)})

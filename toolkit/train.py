@@ -52,7 +52,7 @@ from .errors import MlkitError
 from .evaluate import EvalResult, score
 from .fsutil import atomic_write_bytes, atomic_write_text
 from .model import (BACKBONE_LAYER, WeightsChoice, build_classifier, build_head, copy_head, feature_extractor,
-                    load_keras_model, resolve_weights, save_keras, unfreeze_top)
+                    load_keras_model, predict_batches, resolve_weights, save_keras, unfreeze_top)
 from .model_spec import KERAS_FILE, LABELS_FILE, ModelCard, ModelSpec, labels_text, library_versions
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -133,6 +133,8 @@ class TrainConfig:
         if self.name is not None and (not self.name.strip() or any(c in self.name for c in "/\\") or
                                       self.name.startswith(".")):
             raise MlkitError(f"--name {self.name!r} must be a plain folder name (no slashes, not hidden)")
+        ModelSpec(labels=["positive", "negative"], alpha=self.alpha, image_size=self.image_size,
+                  dropout=self.dropout, resize_mode=self.resize_mode)  # checks those values now
         if self.fast and self.augment and not self.fine_tunes:
             raise MlkitError("--fast trains the head on features computed once from unaugmented images, so "
                              "--augment would change nothing: use --no-fast with --augment (slower), or add "
@@ -447,26 +449,34 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
     train_used = oversample(train_files, info)
     class_weight = class_weight_dict(info)
     timings: dict[str, float] = {}
+    eval_files = test_files or val_files
     try:
         with decode_errors_named(all_paths):
             with strategy.scope():
                 model = build_classifier(spec, weights)
             _check_backbone(run, model)
+            probs = None
             if fast:
-                head_done = _train_head_on_features(run, strategy, spec, model, train_files, train_used, val_files,
-                                                    class_weight, timings)
+                splits = {"train": train_files, "val": val_files, **({"test": test_files} if test_files else {})}
+                feats = _features(run, strategy, model, spec, splits, timings)
+                head = _train_head_on_features(run, strategy, spec, feats, train_files, train_used, val_files,
+                                               class_weight, timings)
+                copy_head(head, model)
+                if not config.fine_tunes:  # the model's output on the evaluation split is the head's on its features
+                    probs = predict_batches(head, [feats[eval_files.split]])
             else:
-                head_done = _train_end_to_end(run, strategy, spec, model, "head", train_used, val_files,
-                                              class_weight, timings)
-            model = head_done
+                model = _train_end_to_end(run, strategy, spec, model, "head", train_used, val_files, class_weight,
+                                          timings)
             if config.fine_tunes:
                 model = _train_end_to_end(run, strategy, spec, model, "fine_tune", train_used, val_files,
                                           class_weight, timings)
-            final = keras.Model(model.inputs, model.outputs, name=model.name)  # same layers, no optimizer
+            final = keras.Model(model.input, model.output, name=model.name)  # same layers, no optimizer
             t0 = time.perf_counter()
-            eval_files = test_files or val_files
-            probs = final.predict(image_dataset(eval_files.paths, spec, batch_size=config.batch_size, cache=False),
-                                  verbose=0)
+            if probs is None:
+                probs = predict_batches(final, image_dataset(eval_files.paths, spec, batch_size=config.batch_size,
+                                                             cache=False))
+            else:
+                _check_assembly(final, eval_files, spec, probs)
             timings["evaluate_seconds"] = round(time.perf_counter() - t0, 3)
         evaluation = score(spec, eval_files.labels, probs, paths=eval_files.paths, model=str(out_root / name / KERAS_FILE),
                            data=str(info.path), split=eval_files.split)
@@ -517,51 +527,61 @@ def _compile(model, learning_rate: float) -> None:
                   metrics=["accuracy"])
 
 
-def _features(run: _Run, strategy, model, files: SplitFiles, spec: ModelSpec, split: str) -> np.ndarray:
+def _features(run: _Run, strategy, model, spec: ModelSpec, splits: dict[str, SplitFiles],
+              timings: dict) -> dict[str, np.ndarray]:
+    """The frozen backbone's pooled features of every image of ``splits``, in one pass
+    (one traced function), kept in the checkpoint."""
     state = run.ckpt.state.setdefault("features", {})
-    key = f"{split}_file"
-    if state.get(key):
-        return run.ckpt.read_array(state[key])
-    _, ProgressCb = _keras_callbacks()
-    extractor = feature_extractor(model)
-    steps = math.ceil(len(files) / run.config.batch_size)
-    ds = image_dataset(files.paths, spec, batch_size=run.config.batch_size, cache=False)
-    with run.display(f"features {split}", steps):
-        with strategy.scope():
-            feats = extractor.predict(ds, verbose=0, callbacks=[ProgressCb(run.advance)])
-    state[key] = run.ckpt.write_array(f"features-{split}.npy", np.asarray(feats, dtype=np.float32))
-    run.ckpt.commit(run.settings)
-    return feats
-
-
-def _train_head_on_features(run: _Run, strategy, spec, model, train_files: SplitFiles, train_used: SplitFiles,
-                            val_files: SplitFiles, class_weight, timings: dict):
-    cfg = run.config
-    t0 = time.perf_counter()
-    feats = run.ckpt.state.get("features", {})
-    if not (feats.get("train_file") and feats.get("val_file")):
-        run.say(f"Computing backbone features of {len(train_files)} train and {len(val_files)} val images once ...")
-    f_train = _features(run, strategy, model, train_files, spec, "train")
-    f_val = _features(run, strategy, model, val_files, spec, "val")
-    seconds = time.perf_counter() - t0
-    feats = run.ckpt.state["features"]
-    if "seconds" not in feats:
-        feats["seconds"] = round(seconds, 3)
-        feats["images"] = len(train_files) + len(val_files)
+    if not all(state.get(f"{s}_file") for s in splits):
+        _, ProgressCb = _keras_callbacks()
+        paths = [p for f in splits.values() for p in f.paths]
+        run.say("Computing backbone features once: " + ", ".join(f"{len(f)} {s}" for s, f in splits.items())
+                + " images ...")
+        t0 = time.perf_counter()
+        extractor = feature_extractor(model)
+        ds = image_dataset(paths, spec, batch_size=run.config.batch_size, cache=False)
+        with run.display("features", math.ceil(len(paths) / run.config.batch_size)):
+            if _is_default(strategy):
+                feats = predict_batches(extractor, ds, on_batch=run.advance)
+            else:  # spread over the strategy's devices
+                with strategy.scope():
+                    feats = np.asarray(extractor.predict(ds, verbose=0, callbacks=[ProgressCb(run.advance)]),
+                                       dtype=np.float32)
+        start = 0
+        for split, files in splits.items():
+            state[f"{split}_file"] = run.ckpt.write_array(f"features-{split}.npy", feats[start:start + len(files)])
+            start += len(files)
+        state["seconds"] = round(time.perf_counter() - t0, 3)
+        state["images"] = len(paths)
         run.ckpt.commit(run.settings)
-    timings["features_seconds"] = feats["seconds"]
-    timings["features_images_per_second"] = round(feats["images"] / max(feats["seconds"], 1e-9), 2)
-    # oversampling repeats rows of the train features
-    if len(train_used) != len(train_files):
+    timings["features_seconds"] = state["seconds"]
+    timings["features_images"] = state["images"]
+    timings["features_images_per_second"] = round(state["images"] / max(state["seconds"], 1e-9), 2)
+    return {s: run.ckpt.read_array(state[f"{s}_file"]) for s in splits}
+
+
+def _train_head_on_features(run: _Run, strategy, spec: ModelSpec, feats: dict[str, np.ndarray],
+                            train_files: SplitFiles, train_used: SplitFiles, val_files: SplitFiles, class_weight,
+                            timings: dict):
+    cfg = run.config
+    f_train, f_val = feats["train"], feats["val"]
+    if len(train_used) != len(train_files):  # oversampling repeats rows
         index = {p: i for i, p in enumerate(train_files.paths)}
         f_train = f_train[[index[p] for p in train_used.paths]]
-    head = _phase_model(run, strategy, "head",
-                        lambda: build_head(spec, f_train.shape[1]), cfg.learning_rate)
+    head = _phase_model(run, strategy, "head", lambda: build_head(spec, f_train.shape[1]), cfg.learning_rate)
     _fit(run, head, "head", cfg.epochs, lambda: dict(x=f_train, y=train_used.labels, batch_size=cfg.batch_size,
                                                       validation_data=(f_val, val_files.labels), shuffle=True),
          class_weight, len(train_used), math.ceil(len(train_used) / cfg.batch_size), timings)
-    copy_head(head, model)
-    return model
+    return head
+
+
+def _check_assembly(model, files: SplitFiles, spec: ModelSpec, probs: np.ndarray, n: int = 8) -> None:
+    """The assembled model must give what the head gave on the cached features."""
+    x = load_images(files.paths[:n], spec)
+    got = np.asarray(model(x, training=False))
+    diff = float(np.abs(got - probs[:n]).max())
+    if diff > 1e-4:
+        raise RuntimeError(f"internal error: the assembled model differs from the trained head by {diff:.2e}")
 
 
 def _phase_model(run: _Run, strategy, phase: str, build: Callable[[], Any], learning_rate: float):
@@ -643,6 +663,12 @@ def _make_strategy(name: str, notes: list[str]):
             from None
 
 
+def _is_default(strategy) -> bool:
+    import tensorflow as tf
+
+    return strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy()
+
+
 def _is_chief(strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not getattr(resolver, "task_type", None):
@@ -686,7 +712,7 @@ def _write_outputs(folder: Path, model, card: ModelCard, config: TrainConfig, in
                     "history": history, "timings": timings, "resumed_from": resumed_from,
                     "evaluation": evaluation.to_json(), "notes": notes, "versions": card.versions}
         atomic_write_text(staging / TRAINING_JSON, json.dumps(training, indent=2) + "\n")
-        title = f"{card.name}: MobileNetV2 {card.spec.alpha:g} / {card.spec.image_size} px"
+        title = f"{card.name}: MobileNetV2 alpha {card.spec.alpha}, {card.spec.image_size} px"
         atomic_write_bytes(staging / PLOT_FILES["curves"], plots.learning_curves(history, title))
         atomic_write_bytes(staging / PLOT_FILES["confusion"], plots.confusion_matrix_plot(
             evaluation.confusion, card.spec.labels, f"{evaluation.split} split ({evaluation.n} images)"))
@@ -700,6 +726,7 @@ def _write_outputs(folder: Path, model, card: ModelCard, config: TrainConfig, in
             [float(evaluation.probs[i, evaluation.y_pred[i]]) for i in wrong], images,
             title=f"misclassified {evaluation.split} images ({len(wrong)} of {evaluation.n})"))
         files = sorted(p.name for p in staging.iterdir())
+        _usual_permissions(staging)
         old = None
         if folder.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
@@ -711,3 +738,13 @@ def _write_outputs(folder: Path, model, card: ModelCard, config: TrainConfig, in
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return files
+
+
+def _usual_permissions(folder: Path) -> None:
+    """Temporary files and folders are private (0600 / 0700); a finished model folder gets
+    the permissions of any file the user creates (umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for p in folder.iterdir():
+        p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)
