@@ -48,6 +48,22 @@ def _fail(exc: MlkitError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
+def _run(call, json_out: bool, render, *, interrupted: str) -> None:
+    """Run a library call (given a log function, or None with --json), then print its
+    result as JSON or through ``render``; user errors and Ctrl-C end the command cleanly."""
+    try:
+        result = call(None if json_out else lambda m: err.print(m, highlight=False))
+    except MlkitError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        err.print(interrupted)
+        raise typer.Exit(130)
+    if json_out:
+        print(json.dumps(result.to_json(), indent=2))
+        return
+    render(result)
+
+
 def _splits(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
@@ -166,17 +182,8 @@ def build_dataset_cmd(
         max_positives=max_positives, balance=balance, seed=seed, val=val, test=test, workers=workers,
         max_size=max_size, crop=crop, crop_margin=crop_margin, dry_run=dry_run, force=force,
         progress=not json_out)
-    try:
-        result = build_dataset(config, log=None if json_out else lambda m: err.print(m, highlight=False))
-    except MlkitError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        err.print("Interrupted. Nothing half-written was left behind; run the same command again to resume.")
-        raise typer.Exit(130)
-    if json_out:
-        print(json.dumps(result.to_json(), indent=2))
-        return
-    render_dataset(result)
+    _run(lambda log: build_dataset(config, log=log), json_out, render_dataset,
+         interrupted="Interrupted. Nothing half-written was left behind; run the same command again to resume.")
 
 
 def render_dataset(result) -> None:
@@ -292,8 +299,8 @@ def train_cmd(
         = "imagenet",
     dropout: Annotated[float, typer.Option(help="Dropout rate before the classifier.")] = 0.2,
     resize: Annotated[str, typer.Option(
-        help="How an image becomes a square input: center-crop (the largest centred square, as Vision's default "
-             "does) or squash (the whole image, aspect ratio ignored).")] = "center-crop",
+        help="How an image becomes a square input: squash (the whole image scaled, aspect ratio ignored; "
+             "Vision's .scaleFill) or center-crop (the largest centred square; Vision's .centerCrop).")] = "squash",
     seed: Annotated[int, typer.Option(help="Seed of every random choice; same data, settings and seed give the "
                                            "same model on the same machine.")] = 0,
     augment: Annotated[bool, typer.Option(
@@ -331,16 +338,10 @@ def train_cmd(
             alpha=alpha, image_size=image_size, weights=weights, dropout=dropout,
             resize_mode=resize.replace("-", "_"), seed=seed, augment=augment, fast=fast, patience=patience,
             strategy=strategy, resume=resume, progress=not json_out)
-        result = train(config, log=None if json_out else lambda m: err.print(m, highlight=False))
     except MlkitError as exc:
         _fail(exc)
-    except KeyboardInterrupt:
-        err.print("Interrupted. The last finished epoch is checkpointed; run the same command again to resume.")
-        raise typer.Exit(130)
-    if json_out:
-        print(json.dumps(result.to_json(), indent=2))
-        return
-    render_training(result)
+    _run(lambda log: train(config, log=log), json_out, render_training,
+         interrupted="Interrupted. The last finished epoch is checkpointed; run the same command again to resume.")
 
 
 def render_training(result) -> None:
