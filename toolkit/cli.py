@@ -313,8 +313,9 @@ def train_cmd(
     patience: Annotated[int, typer.Option(help="Stop a phase after this many epochs without a better "
                                                       "validation loss (the best epoch's weights are kept).")] = 3,
     strategy: Annotated[str, typer.Option(
-        help="tf.distribute strategy: default (one device), mirrored (every local GPU), multi-worker "
-             "(several machines, each started with its TF_CONFIG).")] = "default",
+        help="tf.distribute strategy: default (one device), mirrored (every local GPU, else the CPU), "
+             "multi-worker (MultiWorkerMirroredStrategy from TF_CONFIG; Keras 3 trains only a single worker "
+             "under it so far, see keras-team/keras#20585).")] = "default",
     resume: Annotated[Optional[bool], typer.Option(
         "--resume/--no-resume", help="Resume an interrupted run (--resume: insist; --no-resume: start over). "
                                      "Default: resume when an interrupted run with the same settings exists.")]
@@ -356,7 +357,8 @@ def render_training(result) -> None:
                                   f"({t['features_images_per_second']:.1f} images/s)")
     for phase in ("head", "fine_tune"):
         if f"{phase}_seconds" in t:
-            table.add_row(phase.replace("_", "-"), f"{t[f'{phase}_epochs']} epochs in {t[f'{phase}_seconds']:.1f} s "
+            n = t[f"{phase}_epochs"]
+            table.add_row(phase.replace("_", "-"), f"{n} epoch{'' if n == 1 else 's'} in {t[f'{phase}_seconds']:.1f} s "
                                                    f"({t[f'{phase}_images_per_second']:.1f} images/s)")
     table.add_row("total", f"{t['total_seconds']:.1f} s" + (f" (resumed from {result.resumed_from})"
                                                             if result.resumed_from else ""))
@@ -434,7 +436,7 @@ def predict_cmd(
         print(json.dumps([p.to_json() for p in predictions], indent=2))
         return
     table = Table(show_header=True)
-    table.add_column("image")
+    table.add_column("image", overflow="fold")
     table.add_column("label")
     table.add_column("probability", justify="right")
     for p in predictions:

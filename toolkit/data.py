@@ -7,7 +7,7 @@ from ``dataset.json``.
 
 Every image becomes the model's input the same way, here and in evaluate, predict and
 export validation: decode (JPEG, PNG, BMP, GIF; first frame), RGB, then ``resize_mode``
-(``center_crop``: the largest centred square; ``squash``: the whole image) scaled to
+(``squash``: the whole image; ``center_crop``: the largest centred square) scaled to
 ``image_size`` square with antialiased bilinear resampling, and rounded to whole pixel
 values 0..255 (what an 8-bit image input gives a deployed model). The pipeline decodes
 in parallel, caches decoded images as uint8 in memory, and prefetches.

@@ -20,11 +20,15 @@ other settings it is set aside and training starts over; ``resume=True`` insists
 complete: model.keras, labels.txt, model.json, training.json and the PNG plots are
 written to a staging folder that then replaces the old one.
 
-Scaling out uses TensorFlow's own engine: ``strategy="mirrored"`` trains on every local
-GPU (synchronous data parallelism; ``batch_size`` is the global batch), and
-``"multi-worker"`` across machines with ``MultiWorkerMirroredStrategy``, each machine
-running the same command with its own ``TF_CONFIG`` (cluster and task index); only the
-chief writes outputs and checkpoints.
+Scaling out uses TensorFlow's own engine, ``tf.distribute``: ``strategy="mirrored"``
+trains on every local GPU (synchronous data parallelism; ``batch_size`` is the global
+batch; with no GPU it mirrors over the CPU, which is how the tests run it).
+``"multi-worker"`` is ``MultiWorkerMirroredStrategy``: each machine runs the same command
+with its own ``TF_CONFIG`` (the cluster and its task index) and only the chief writes
+outputs and checkpoints. Keras 3 cannot yet ``fit`` under that strategy when the cluster
+has more than one worker (keras-team/keras#20585, open since TF 2.16; reproduced here with
+Keras 3.15 / TF 2.21), so such a TF_CONFIG is refused with a clear error before any work;
+without TF_CONFIG it runs as a single worker.
 """
 
 from __future__ import annotations
@@ -101,7 +105,7 @@ class TrainConfig:
     image_size: int = 224
     weights: str = "imagenet"
     dropout: float = 0.2
-    resize_mode: str = "center_crop"
+    resize_mode: str = "squash"
     seed: int = 0
     augment: bool = False
     fast: bool | None = None
@@ -327,9 +331,6 @@ def _keras_callbacks():
         def on_train_batch_end(self, batch, logs=None):
             self.advance()
 
-        def on_predict_batch_end(self, batch, logs=None):
-            self.advance()
-
     return EpochKeeper, Progress
 
 
@@ -457,12 +458,13 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
             _check_backbone(run, model)
             probs = None
             if fast:
-                splits = {"train": train_files, "val": val_files, **({"test": test_files} if test_files else {})}
-                feats = _features(run, strategy, model, spec, splits, timings)
+                splits = {"train": train_files, "val": val_files,
+                          **({"test": test_files} if test_files and not config.fine_tunes else {})}
+                feats = _features(run, model, spec, splits, timings)
                 head = _train_head_on_features(run, strategy, spec, feats, train_files, train_used, val_files,
                                                class_weight, timings)
                 copy_head(head, model)
-                if not config.fine_tunes:  # the model's output on the evaluation split is the head's on its features
+                if eval_files.split in feats:  # the model's output there is the head's on its features
                     probs = predict_batches(head, [feats[eval_files.split]])
             else:
                 model = _train_end_to_end(run, strategy, spec, model, "head", train_used, val_files, class_weight,
@@ -478,8 +480,8 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
             else:
                 _check_assembly(final, eval_files, spec, probs)
             timings["evaluate_seconds"] = round(time.perf_counter() - t0, 3)
-        evaluation = score(spec, eval_files.labels, probs, paths=eval_files.paths, model=str(out_root / name / KERAS_FILE),
-                           data=str(info.path), split=eval_files.split)
+        evaluation = score(spec, eval_files.labels, probs, paths=eval_files.paths,
+                           model=str(out_root / name / KERAS_FILE), data=str(info.path), split=eval_files.split)
         timings["total_seconds"] = round(time.perf_counter() - t_start, 3)
         history = list(run.ckpt.state["history"])
         card = _model_card(config, spec, name, info, weights, run, evaluation)
@@ -527,26 +529,22 @@ def _compile(model, learning_rate: float) -> None:
                   metrics=["accuracy"])
 
 
-def _features(run: _Run, strategy, model, spec: ModelSpec, splits: dict[str, SplitFiles],
+def _features(run: _Run, model, spec: ModelSpec, splits: dict[str, SplitFiles],
               timings: dict) -> dict[str, np.ndarray]:
     """The frozen backbone's pooled features of every image of ``splits``, in one pass
     (one traced function), kept in the checkpoint."""
     state = run.ckpt.state.setdefault("features", {})
     if not all(state.get(f"{s}_file") for s in splits):
-        _, ProgressCb = _keras_callbacks()
         paths = [p for f in splits.values() for p in f.paths]
         run.say("Computing backbone features once: " + ", ".join(f"{len(f)} {s}" for s, f in splits.items())
                 + " images ...")
         t0 = time.perf_counter()
         extractor = feature_extractor(model)
         ds = image_dataset(paths, spec, batch_size=run.config.batch_size, cache=False)
+        # Computed on this machine's default device, also under a strategy (each worker of a
+        # multi-worker run computes them all; Keras' predict cannot gather them there).
         with run.display("features", math.ceil(len(paths) / run.config.batch_size)):
-            if _is_default(strategy):
-                feats = predict_batches(extractor, ds, on_batch=run.advance)
-            else:  # spread over the strategy's devices
-                with strategy.scope():
-                    feats = np.asarray(extractor.predict(ds, verbose=0, callbacks=[ProgressCb(run.advance)]),
-                                       dtype=np.float32)
+            feats = predict_batches(extractor, ds, on_batch=run.advance)
         start = 0
         for split, files in splits.items():
             state[f"{split}_file"] = run.ckpt.write_array(f"features-{split}.npy", feats[start:start + len(files)])
@@ -585,10 +583,11 @@ def _check_assembly(model, files: SplitFiles, spec: ModelSpec, probs: np.ndarray
 
 
 def _phase_model(run: _Run, strategy, phase: str, build: Callable[[], Any], learning_rate: float):
-    """The model a phase trains: from its checkpoint when resuming mid-phase, else built."""
+    """The model a phase trains: from its checkpoint (weights and optimizer state) when an
+    interrupted run got that far, else built."""
     st = run.ckpt.state["phases"].get(phase)
     with strategy.scope():
-        if st and st.get("model_file") and not st.get("done"):
+        if st and st.get("model_file"):
             return load_keras_model(run.ckpt.file(st["model_file"]), compile=True)
         model = build()
         _compile(model, learning_rate)
@@ -654,7 +653,13 @@ def _make_strategy(name: str, notes: list[str]):
             if not gpus:
                 notes.append("--strategy mirrored: no GPU found, mirroring over the CPU")
             return tf.distribute.MirroredStrategy(devices=gpus or ["/cpu:0"])
-        if "TF_CONFIG" not in os.environ:
+        workers = _cluster_size()
+        if workers > 1:
+            raise MlkitError(
+                f"--strategy multi-worker: TF_CONFIG describes a cluster of {workers} tasks, but Keras "
+                f"{_keras_version()} cannot train under tf.distribute.MultiWorkerMirroredStrategy across machines "
+                "(keras-team/keras#20585). Train on one machine: --strategy mirrored uses all its GPUs")
+        if workers == 0:
             notes.append("--strategy multi-worker without TF_CONFIG: running as a single worker")
         return tf.distribute.MultiWorkerMirroredStrategy()
     except (RuntimeError, ValueError) as exc:
@@ -663,10 +668,22 @@ def _make_strategy(name: str, notes: list[str]):
             from None
 
 
-def _is_default(strategy) -> bool:
-    import tensorflow as tf
+def _cluster_size() -> int:
+    """Tasks in TF_CONFIG's cluster (0 when TF_CONFIG is unset)."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return 0
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+        return sum(len(tasks) for job, tasks in cluster.items() if job != "evaluator")
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise MlkitError(f"TF_CONFIG is not valid JSON with a \"cluster\" ({exc})") from None
 
-    return strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy()
+
+def _keras_version() -> str:
+    import keras
+
+    return keras.__version__
 
 
 def _is_chief(strategy) -> bool:
@@ -703,6 +720,8 @@ def _write_outputs(folder: Path, model, card: ModelCard, config: TrainConfig, in
                    resumed_from: str | None, notes: list[str]) -> list[str]:
     """Write everything into a staging folder, then swap it in place of ``folder``."""
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (*folder.parent.glob(f".{folder.name}.partial-*"), *folder.parent.glob(f".{folder.name}.old-*")):
+        shutil.rmtree(stale, ignore_errors=True)  # left by a run killed while writing its outputs
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
     try:
         save_keras(model, staging / KERAS_FILE)
