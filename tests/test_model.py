@@ -152,6 +152,16 @@ def test_weights_values_are_checked_before_any_work(tmp_path):
         build_classifier(ModelSpec(labels=["a", "b"], **TINY), tmp_path / "bad.h5")
 
 
+def test_weights_from_a_trained_model(tiny_model, tmp_path):
+    """--weights PATH of an mlkit model.keras starts from its backbone (same alpha only)."""
+    path = save_keras(tiny_model, tmp_path / "model.keras")
+    model = build_classifier(ModelSpec(labels=["x", "y"], **TINY), path)
+    for a, b in zip(model.get_layer(BACKBONE_LAYER).get_weights(), tiny_model.get_layer(BACKBONE_LAYER).get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(MlkitError, match="alpha 0.5"):
+        build_classifier(ModelSpec(labels=["x", "y"], alpha=0.5, image_size=96), path)
+
+
 def test_imagenet_weights_that_cannot_be_fetched_say_how_to_provide_them(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty-keras-home"))
     monkeypatch.setattr(model_mod, "IMAGENET_BASE_URL", "http://127.0.0.1:9/")  # nothing listens: no network
