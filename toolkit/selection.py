@@ -149,9 +149,3 @@ def class_folder_name(display_name: str) -> str:
 
 def negative_folder_name(positive_folder: str) -> str:
     return f"not_{positive_folder}"
-
-
-def expected_disk_bytes(n_images: int, max_size: int | None) -> int:
-    """A rough size estimate for --dry-run: CVDF copies average ~250 KB at 1024 px."""
-    per = 250_000 if max_size is None else int(250_000 * min(1.0, (max_size / 1024) ** 2))
-    return n_images * max(per, 8_000)
