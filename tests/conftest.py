@@ -54,3 +54,16 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs {path} (../shared/data beside the project); absent here")
     return path
+
+
+@pytest.fixture(scope="session")
+def mirror_dataset(mirror, tmp_path_factory) -> Path:
+    """The mirror's 'Hot dog' dataset (128 px), built once per session, for tests that only read it."""
+    from toolkit.dataset import DatasetConfig, build_dataset
+
+    server, info = mirror
+    server.set_faults(None)
+    root = tmp_path_factory.mktemp("mirror-dataset")
+    config = DatasetConfig(positive="Hot dog", data_dir=root / "data", source=info.metadata_base,
+                           image_source=info.images_base, cache_dir=root / "cache", progress=False, max_size=128)
+    return build_dataset(config).path

@@ -254,6 +254,10 @@ def _quiet_tensorflow() -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    # coremltools: "Failed to load _MLModelProxy" off macOS (expected: the reference evaluator runs
+    # Core ML files there) and its converters' progress bars; mlkit prints its own progress.
+    logging.getLogger("coremltools").setLevel(logging.ERROR)
+    os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def _default_dataset(data_dir: Path = Path("data")) -> Path:
@@ -442,6 +446,111 @@ def predict_cmd(
     for p in predictions:
         table.add_row(str(p.path), p.label, f"{p.probability:.4f}")
     out.print(table)
+
+
+INVALID_EXIT = 3   # an export outside its tolerance (2 is a user error)
+
+
+@app.command("export")
+def export_cmd(
+    model: Annotated[Path, typer.Argument(help="A model folder written by `mlkit train` (models/<name>) or its "
+                                               "model.keras.")],
+    coreml: Annotated[bool, typer.Option("--coreml", help="Write a Core ML model for Xcode. With neither --coreml "
+                                                          "nor --tflite, both are written.")] = False,
+    tflite: Annotated[bool, typer.Option("--tflite", help="Write a TFLite model (+ labels.txt) for Android.")] = False,
+    coreml_format: Annotated[str, typer.Option(
+        help="neuralnetwork: <Name>.mlmodel, the single file Xcode takes (iOS 11+). mlprogram: <Name>.mlpackage "
+             "(iOS 16+).")] = "neuralnetwork",
+    precision: Annotated[str, typer.Option(
+        help="Weights: fp32 (exact), fp16 (half the size), int8 (a quarter; for TFLite full-integer, calibrated "
+             "on training images).")] = "fp32",
+    quantize: Annotated[Optional[str], typer.Option(
+        help="TFLite only, overrides --precision: none, fp16, dynamic (int8 weights, float maths) or int8 "
+             "(integers throughout, uint8 input and output).")] = None,
+    name: Annotated[Optional[str], typer.Option(
+        help="The Core ML model's name, which Xcode turns into a Swift class. Default: from the positive class "
+             "(hot_dog -> HotDogClassifier).")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="A folder for the files, or one file (e.g. ios_demo/HotDogApp/"
+                               "HotDogClassifier.mlmodel). Default: the model's folder.")] = None,
+    samples: Annotated[Optional[int], typer.Option(
+        help="Validate on this many test images (default: the whole test split).")] = None,
+    data: Annotated[Optional[Path], typer.Option(
+        help="Dataset folder for validation images and int8 calibration. Default: the model's own (model.json).")]
+        = None,
+    no_validate: Annotated[bool, typer.Option("--no-validate", help="Skip validation (not recommended).")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Export a trained model to Core ML and/or TFLite, then run every file written in its own
+    runtime on the test images and compare it with Keras.
+
+    Each file must stay within the tolerance of its precision (fp32: max |difference in
+    probability| <= 1e-4 and the same top-1 class on every image; fp16: <= 1e-2 and 99.5%;
+    int8: 98% agreement and at most 1 point of accuracy lost); otherwise it is reported
+    INVALID and the command exits with code 3. Results go to validation.json in the model's
+    folder. Core ML runs in Core ML on macOS, elsewhere in mlkit's reference evaluator."""
+    _quiet_tensorflow()
+    from .export import ExportOptions, export_model
+
+    options = ExportOptions(coreml=coreml, tflite=tflite, coreml_format=coreml_format, precision=precision,
+                            quantize=quantize, name=name, output=output, validate=not no_validate,
+                            samples=samples, data_dir=data)
+    try:
+        report = export_model(model, options, log=None if json_out else lambda m: err.print(m, highlight=False))
+    except MlkitError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        err.print("Interrupted: no partial model file was left behind.")
+        raise typer.Exit(130)
+    if json_out:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for e in report.exports:
+            for w in getattr(e, "warnings", []):
+                err.print(f"warning: {w}", highlight=False)
+            note = getattr(e, "metadata_note", "")
+            if note:
+                err.print(note, highlight=False)
+        if report.validation is not None:
+            from .validate import render_table
+
+            out.print(render_table(report.validation))
+            out.print(f"Results: {report.validation_json}")
+        for e in report.exports:
+            out.print(f"Wrote {e.path} ({e.size_bytes / 1e6:.2f} MB)")
+    if not report.valid:
+        raise typer.Exit(INVALID_EXIT)
+
+
+@app.command("validate")
+def validate_cmd(
+    model_file: Annotated[Path, typer.Argument(help="An exported file: .mlmodel, .mlpackage or .tflite.")],
+    against: Annotated[Optional[Path], typer.Option(
+        help="The model.keras it was exported from. Default: the one beside the file.")] = None,
+    data: Annotated[Optional[Path], typer.Option(
+        help="Dataset folder whose test split is run. Default: the model's own (model.json).")] = None,
+    samples: Annotated[Optional[int], typer.Option(help="Use this many test images (default: all).")] = None,
+    precision: Annotated[Optional[str], typer.Option(
+        help="Hold the file to this precision's tolerance (fp32, fp16, int8). Default: what the file says.")]
+        = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check that an exported file gives the Keras model's answers: max and mean absolute
+    probability difference, top-1 agreement, accuracy of each, size and latency. Exits with
+    code 3 when the file is outside the tolerance of its precision."""
+    _quiet_tensorflow()
+    from .validate import render_table, validate
+
+    try:
+        report = validate(model_file, against=against, data_dir=data, samples=samples, precision=precision)
+    except MlkitError as exc:
+        _fail(exc)
+    if json_out:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        out.print(render_table(report))
+    if not report.valid:
+        raise typer.Exit(INVALID_EXIT)
 
 
 @app.command("demo")

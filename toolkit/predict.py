@@ -71,10 +71,22 @@ def _not_yet(kind: str) -> RunnerFactory:
     return factory
 
 
+def _tflite(path: Path, card: ModelCard) -> Runner:
+    from .export.tflite_runtime import TFLiteRunner   # LiteRT is imported only when a .tflite is run
+
+    return TFLiteRunner(path, card)
+
+
 register_runner(".keras", "Keras", KerasRunner)
-register_runner(".tflite", "TFLite", _not_yet("TFLite (.tflite)"))
-register_runner(".mlmodel", "Core ML", _not_yet("Core ML (.mlmodel)"))
-register_runner(".mlpackage", "Core ML", _not_yet("Core ML (.mlpackage)"))
+register_runner(".tflite", "TFLite", _tflite)
+def _core_ml(path: Path, card: ModelCard) -> Runner:
+    from .export.coreml_runtime import CoreMLRunner   # Core ML where it exists, else the reference evaluator
+
+    return CoreMLRunner(path, card)
+
+
+register_runner(".mlmodel", "Core ML", _core_ml)
+register_runner(".mlpackage", "Core ML", _core_ml)
 
 
 def resolve_model_file(path: Path | str) -> Path:

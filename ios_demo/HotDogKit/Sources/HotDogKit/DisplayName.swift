@@ -1,0 +1,14 @@
+/// What the app shows for a label: the folder names the toolkit uses as labels, made
+/// readable. Underscores become spaces, the first letter is capitalised, and an
+/// exclamation mark is added: "hot_dog" -> "Hot dog!", "not_hot_dog" -> "Not hot dog!".
+public enum DisplayName {
+    public static func of(_ label: String) -> String {
+        let words = label.split(whereSeparator: { $0 == "_" || $0.isWhitespace })
+        if words.isEmpty {
+            return "?"
+        }
+        let text = words.joined(separator: " ")
+        let capitalised = text.prefix(1).uppercased() + text.dropFirst()
+        return capitalised.hasSuffix("!") ? capitalised : capitalised + "!"
+    }
+}

@@ -1,0 +1,275 @@
+"""Core ML export: the ``.mlmodel`` (NeuralNetwork) users drop into Xcode, or an
+``.mlpackage`` (ML program).
+
+What the file carries is a contract with the iOS sample (``ios_demo/``) and with Vision:
+
+- one image input named ``image`` (``ct.ImageType``, RGB, 0..255, the model's own square
+  size), so Vision can feed it a photo; the model normalises the pixels itself;
+- classifier outputs ``classLabel`` (the most probable label) and ``classLabelProbs``
+  (label -> probability), so Vision returns ``VNClassificationObservation`` s;
+- the model name (``--name``), which becomes Xcode's generated Swift class;
+- metadata: description, author, license, version, input and output descriptions, and
+  user-defined entries the app reads (``labels``, ``positive_label``, ``threshold``,
+  ``image_size``, ``resize_mode``) plus provenance (``toolkit_version``,
+  ``dataset_hash``, ``precision``, ``source_model``).
+
+Precision (``--precision``) is weight storage: fp32; fp16 (half the size); int8 (linear
+8-bit weights, a quarter). A NeuralNetwork quantizes weights only and computes in the
+device's own precision; an ML program at fp16 also computes in fp16.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..errors import MlkitError
+from ..model_spec import KERAS_FILE, ModelCard, read_model_card
+
+FORMATS = ("neuralnetwork", "mlprogram")
+PRECISIONS = ("fp32", "fp16", "int8")
+SUFFIX = {"neuralnetwork": ".mlmodel", "mlprogram": ".mlpackage"}
+INPUT_NAME = "image"
+LABEL_OUTPUT = "classLabel"
+PROBS_OUTPUT = "classLabelProbs"
+AUTHOR = "mlkit"
+LICENSE = "Trained on Open Images photos (CC BY 2.0): see the dataset's ATTRIBUTION.md"
+
+_SWIFT_KEYWORDS = {
+    "class", "struct", "enum", "protocol", "func", "var", "let", "import", "return", "self", "Self",
+    "Type", "Protocol", "Any", "init", "deinit", "extension", "operator", "static", "super", "true",
+    "false", "nil", "if", "else", "for", "while", "switch", "case", "default", "in", "where", "is", "as",
+}
+
+
+@dataclass
+class CoreMLExport:
+    """One Core ML file written by ``export_coreml``."""
+
+    path: Path
+    name: str
+    format: str
+    precision: str
+    size_bytes: int
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "name": self.name, "format": self.format, "precision": self.precision,
+                "size_bytes": self.size_bytes, "seconds": round(self.seconds, 2), "warnings": self.warnings}
+
+
+def default_model_name(card: ModelCard) -> str:
+    """The Swift class name Xcode will generate: 'hot_dog' -> 'HotDogClassifier'."""
+    words = re.findall(r"[A-Za-z0-9]+", card.spec.positive_label) or ["Image"]
+    stem = "".join(w[:1].upper() + w[1:] for w in words)
+    if stem[0].isdigit():
+        stem = "Model" + stem
+    return f"{stem}Classifier"
+
+
+def check_model_name(name: str) -> str:
+    """``--name`` must be a Swift type name: Xcode turns the file name into a class."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or "") or name in _SWIFT_KEYWORDS:
+        raise MlkitError(f"--name {name!r} cannot be a Swift class name: use letters, digits and underscores, "
+                         "starting with a letter (e.g. HotDogClassifier)")
+    return name
+
+
+def find_keras_model(model: Path | str) -> tuple[Path, ModelCard]:
+    """``models/<name>/`` or its ``model.keras`` -> (the .keras file, its model.json)."""
+    p = Path(model)
+    if not p.exists():
+        raise MlkitError(f"{p} does not exist: give a model folder written by `mlkit train` (models/<name>) "
+                         "or the model.keras in it")
+    card = read_model_card(p)
+    keras_path = p / card.files.get("keras", KERAS_FILE) if p.is_dir() else p
+    if keras_path.suffix.lower() != ".keras" or not keras_path.is_file():
+        raise MlkitError(f"{p} is not a Keras model (.keras): export reads the model.keras written by `mlkit train`")
+    return keras_path, card
+
+
+def export_coreml(model: Path | str, out_path: Path | str | None = None, *, name: str | None = None,
+                  fmt: str = "neuralnetwork", precision: str = "fp32",
+                  log: Callable[[str], None] | None = None) -> CoreMLExport:
+    """Convert a trained model (``models/<name>/`` or its ``model.keras``) to Core ML.
+
+    ``out_path`` defaults to ``<model folder>/<Name>.mlmodel`` (or ``.mlpackage``). The file
+    appears complete or not at all: it is written beside its destination under a temporary
+    name and renamed into place."""
+    say = log or (lambda _m: None)
+    if fmt not in FORMATS:
+        raise MlkitError(f"unknown Core ML format {fmt!r} (--coreml-format): choose {' or '.join(FORMATS)}")
+    if precision not in PRECISIONS:
+        raise MlkitError(f"unknown precision {precision!r} (--precision): choose {', '.join(PRECISIONS)}")
+    keras_path, card = find_keras_model(model)
+    name = check_model_name(name or default_model_name(card))
+    out = Path(out_path) if out_path else keras_path.parent / f"{name}{SUFFIX[fmt]}"
+    if out.suffix.lower() != SUFFIX[fmt]:
+        raise MlkitError(f"{out}: a {fmt} model is saved as {SUFFIX[fmt]}; name the output <Name>{SUFFIX[fmt]}")
+    if out.stem != name:
+        say(f"note: Xcode names the generated class after the file ({out.stem}), not --name ({name})")
+
+    t0 = time.perf_counter()
+    from ..model import load_keras_model
+
+    keras_model = load_keras_model(keras_path)
+    say(f"Converting {keras_path} to Core ML ({fmt}, {precision}) ...")
+    mlmodel, notes = _convert(keras_model, card, fmt, precision)
+    _describe(mlmodel, card, name, fmt, precision, keras_path)
+    _save_atomically(mlmodel, out)
+    return CoreMLExport(path=out, name=name, format=fmt, precision=precision, size_bytes=_size(out),
+                        seconds=time.perf_counter() - t0, warnings=notes)
+
+
+def _convert(keras_model, card: ModelCard, fmt: str, precision: str):
+    import coremltools as ct
+
+    spec = card.spec
+    kw = {}
+    if fmt == "mlprogram":
+        kw["compute_precision"] = ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32
+        kw["minimum_deployment_target"] = ct.target.iOS16   # int8 weights (constexpr ops) need iOS 16
+    keras_input = keras_model.inputs[0].name.split(":")[0]
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            mlmodel = ct.convert(
+                keras_model, source="tensorflow", convert_to=fmt,
+                inputs=[ct.ImageType(name=keras_input, shape=(1, spec.image_size, spec.image_size, 3),
+                                     color_layout=ct.colorlayout.RGB, scale=1.0, bias=[0.0, 0.0, 0.0])],
+                classifier_config=ct.ClassifierConfig(list(spec.labels), predicted_feature_name=LABEL_OUTPUT),
+                **kw)
+        except Exception as exc:  # the converter raises many types; all mean "cannot convert"
+            raise MlkitError(f"Core ML cannot convert this model ({type(exc).__name__}: {_first_line(exc)}); "
+                             "models trained by `mlkit train` convert, so a custom layer is the likely cause") from exc
+        if precision != "fp32" and not (fmt == "mlprogram" and precision == "fp16"):
+            mlmodel = _quantize(mlmodel, fmt, precision)
+    notes += sorted({_first_line(w.message) for w in caught if _worth_keeping(w)})
+    _rename(mlmodel, keras_input, fmt)
+    return _reload(mlmodel, fmt), notes
+
+
+def _quantize(mlmodel, fmt: str, precision: str):
+    if fmt == "neuralnetwork":
+        from coremltools.models.neural_network import quantization_utils
+
+        nbits = 16 if precision == "fp16" else 8
+        with contextlib.redirect_stdout(io.StringIO()):   # it prints a line per layer
+            return quantization_utils.quantize_weights(mlmodel, nbits=nbits, quantization_mode="linear")
+    import coremltools.optimize.coreml as cto
+
+    config = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(
+        mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=0))
+    return cto.linear_quantize_weights(mlmodel, config)
+
+
+def _rename(mlmodel, keras_input: str, fmt: str) -> None:
+    """Give the features the contract's names, whatever Keras and the converter called them."""
+    import coremltools as ct
+
+    spec = mlmodel._spec
+    if keras_input != INPUT_NAME:
+        ct.utils.rename_feature(spec, keras_input, INPUT_NAME)
+    probs = _probabilities_output(spec)
+    if probs != PROBS_OUTPUT:
+        ct.utils.rename_feature(spec, probs, PROBS_OUTPUT)
+
+
+def _probabilities_output(spec) -> str:
+    if spec.description.predictedProbabilitiesName:
+        return spec.description.predictedProbabilitiesName
+    others = [o.name for o in spec.description.output if o.name != LABEL_OUTPUT]
+    if len(others) != 1:
+        raise MlkitError(f"the converted model has outputs {[o.name for o in spec.description.output]}; "
+                         "expected a class label and one probability output")
+    return others[0]
+
+
+def _reload(mlmodel, fmt: str):
+    """A fresh MLModel around the edited spec (ML programs keep their weight folder)."""
+    import coremltools as ct
+
+    if fmt == "mlprogram":
+        return ct.models.MLModel(mlmodel._spec, weights_dir=mlmodel.weights_dir, skip_model_load=True)
+    return ct.models.MLModel(mlmodel._spec, skip_model_load=True)
+
+
+def _describe(mlmodel, card: ModelCard, name: str, fmt: str, precision: str, keras_path: Path) -> None:
+    spec = card.spec
+    labels = list(spec.labels)
+    others = [lab for lab in labels if lab != spec.positive_label]
+    mlmodel.short_description = (
+        f"{name}: tells {spec.positive_label!r} from {', '.join(repr(o) for o in others)} in a photo. "
+        f"MobileNetV2 {spec.alpha:g} at {spec.image_size}x{spec.image_size} px, fine-tuned by mlkit.")
+    mlmodel.author = AUTHOR
+    mlmodel.license = LICENSE
+    mlmodel.version = str(card.training.get("version") or __version__)
+    crop = "scaleFill" if spec.resize_mode == "squash" else "centerCrop"
+    mlmodel.input_description[INPUT_NAME] = (
+        f"A color (RGB) photo, {spec.image_size}x{spec.image_size} px. With Vision use imageCropAndScaleOption "
+        f".{crop}, as in training (resize_mode {spec.resize_mode}).")
+    mlmodel.output_description[LABEL_OUTPUT] = (
+        f"The most probable label. For the decision the model was tuned for, compare the probability of "
+        f"{spec.positive_label!r} with the 'threshold' metadata ({spec.threshold:g}).")
+    mlmodel.output_description[PROBS_OUTPUT] = "The probability of each label (they sum to 1)."
+    meta = {
+        "labels": json.dumps(labels), "positive_label": spec.positive_label, "threshold": f"{spec.threshold:g}",
+        "image_size": str(spec.image_size), "resize_mode": spec.resize_mode, "color": "RGB",
+        "pixel_range": "0-255", "toolkit_version": __version__,
+        "dataset_hash": str(card.dataset.get("content_hash", "")), "precision": precision, "format": fmt,
+        "source_model": keras_path.name, "model_name": name,
+    }
+    mlmodel.user_defined_metadata.update(meta)
+
+
+def _save_atomically(mlmodel, out: Path) -> None:
+    """Save beside ``out`` under a temporary name, then rename into place; an existing file
+    or package is replaced only once the new one is complete."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    try:
+        staged = tmpdir / out.name
+        mlmodel.save(str(staged))
+        if staged.is_dir():
+            if out.exists():
+                old = tmpdir / (out.name + ".old")
+                os.replace(out, old)          # a folder cannot be replaced in one rename
+            os.replace(staged, out)
+        else:
+            with open(staged, "rb") as f:
+                os.fsync(f.fileno())
+            if out.is_dir():
+                shutil.rmtree(out)
+            os.replace(staged, out)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _worth_keeping(w) -> bool:
+    """Converter warnings a user should see (not coremltools' 'untested TF version' chatter)."""
+    text = str(w.message)
+    return "skipp" in text.lower() and "quantiz" in text.lower()
