@@ -317,3 +317,15 @@ def test_a_failed_save_keeps_the_previous_file(exported, model_dir, tmp_path, mo
         export_coreml(model_dir, target)
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["HotDogClassifier.mlmodel"]
+
+
+def test_exported_files_are_readable_by_others(exported, model_dir, tmp_path):
+    """Temporary files are private (0600); a finished export gets the usual permissions, so
+    Xcode, Android Studio or a teammate can read it."""
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in (exported, model_dir / "model.keras", model_dir / "validation.json"):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, p

@@ -580,6 +580,42 @@ def demo_cmd(
         ev = result.evaluation
         out.print(f"\n`mlkit evaluate {result.training.path}`: accuracy {ev.accuracy:.3f} on {ev.n} test images"
                   + ("" if ev.roc_auc is None else f", ROC AUC {ev.roc_auc:.3f}") + ".")
+    if result.export is not None and result.export.validation is not None:
+        from .validate import render_table
+
+        out.print()
+        out.print(render_table(result.export.validation))
+    out.print()
+    out.print(render_demo_summary(result))
+    if result.export is not None and not result.export.valid:
+        raise typer.Exit(INVALID_EXIT)
+
+
+def render_demo_summary(result) -> Table:
+    """One table: what each stage made, and how long it took."""
+    t = Table(title="mlkit demo: summary", title_justify="left")
+    t.add_column("stage")
+    t.add_column("result", overflow="fold")
+    t.add_column("seconds", justify="right")
+    ds = result.dataset
+    images = sum(n for per_split in ds.counts.values() for n in per_split.values())
+    t.add_row("build-dataset", f"{ds.path}: {images} images, {len(ds.counts)} classes",
+              f"{result.seconds.get('dataset', 0):.0f}")
+    if result.training is not None:
+        ev = result.evaluation
+        t.add_row("train + evaluate", f"{result.training.path}: test accuracy {ev.accuracy:.1%} ({ev.n} images)",
+                  f"{result.seconds.get('train', 0):.0f}")
+    if result.export is not None:
+        rows = {r.file: r for r in (result.export.validation.rows if result.export.validation else [])}
+        lines = []
+        for e in result.export.exports:
+            r = rows.get(str(e.path))
+            verdict = "" if r is None else f": {r.status}, max|Δp| {r.max_abs_diff:.1e}, agreement {r.agreement:.0%}"
+            lines.append(f"{e.path} ({e.size_bytes / 1e6:.1f} MB){verdict}")
+        t.add_row("export + validate", "\n".join(lines), f"{result.seconds.get('export', 0):.0f}")
+    total = sum(result.seconds.values())
+    t.add_row("total", "", f"{total:.0f}", end_section=True)
+    return t
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,9 @@ class DemoResult:
     dataset: DatasetResult
     training: object | None = None     # toolkit.train.TrainResult
     evaluation: object | None = None   # toolkit.evaluate.EvalResult of the saved model
+    export: object | None = None       # toolkit.export.ExportReport (Core ML + TFLite, validated)
     notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)   # stage -> wall time
 
     def to_json(self) -> dict:
         out = {"workdir": str(self.workdir), "dataset": self.dataset.to_json()}
@@ -25,6 +28,9 @@ class DemoResult:
             out["training"] = self.training.to_json()
         if self.evaluation is not None:
             out["evaluation"] = self.evaluation.to_json()
+        if self.export is not None:
+            out["export"] = self.export.to_json()
+        out["seconds"] = {k: round(v, 1) for k, v in self.seconds.items()}
         if self.notes:
             out["notes"] = self.notes
         return out
@@ -49,11 +55,13 @@ def demo_train_config(dataset_dir: Path, output_dir: Path, progress: bool = True
 
 
 def run_demo(workdir: Path, *, progress: bool = True, log: Callable[[str], None] | None = None,
-             train: bool = True) -> DemoResult:
+             train: bool = True, export: bool = True) -> DemoResult:
     """Generate the mirror, serve it on 127.0.0.1, and build a 'Hot dog' dataset from it
     exactly as from Open Images (real HTTP, the official file layout and schemas); then
-    train a small classifier on it and evaluate the saved model on the test split."""
+    train a small classifier on it, evaluate the saved model on the test split, export it
+    to Core ML (.mlmodel) and TFLite, and validate both files against the Keras model."""
     say = log or (lambda _m: None)
+    clock = time.perf_counter()
     workdir = Path(workdir)
     say(f"Generating the embedded Open Images mirror in {workdir / 'mirror'} ...")
     server, info = start_mirror(workdir / "mirror")
@@ -64,6 +72,7 @@ def run_demo(workdir: Path, *, progress: bool = True, log: Callable[[str], None]
                                cache_dir=workdir / "cache", progress=progress, force=True)
         result = build_dataset(config, log=log)
     demo = DemoResult(workdir, result)
+    demo.seconds["dataset"] = time.perf_counter() - clock
     if not train:
         return demo
     from .evaluate import evaluate
@@ -75,7 +84,17 @@ def run_demo(workdir: Path, *, progress: bool = True, log: Callable[[str], None]
         say(f"note: {note}")
     say(f"Training MobileNetV2 {train_config.alpha:g} at {train_config.image_size} px "
         f"({train_config.weights} weights) ...")
+    clock = time.perf_counter()
     demo.training = train_model(train_config, log=log)
     say("Evaluating the saved model on the test split ...")
     demo.evaluation = evaluate(demo.training.path, result.path, split="test")
+    demo.seconds["train"] = time.perf_counter() - clock
+    if not export:
+        return demo
+    from .export import ExportOptions, export_model
+
+    clock = time.perf_counter()
+    say("Exporting to Core ML and TFLite, then validating each file against Keras on the test split ...")
+    demo.export = export_model(demo.training.path, ExportOptions(coreml=True, tflite=True), log=log)
+    demo.seconds["export"] = time.perf_counter() - clock
     return demo

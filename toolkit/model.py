@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MlkitError
+from .fsutil import usual_permissions
 from .model_spec import NORM_OFFSET, NORM_SCALE, ModelSpec
 
 BACKBONE_LAYER = "mobilenet_v2"
@@ -260,6 +261,7 @@ def save_keras(model, path: Path | str) -> Path:
             model.save(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

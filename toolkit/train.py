@@ -54,7 +54,7 @@ from .data import (DatasetInfo, SplitFiles, augmentation, check_image_files, cla
                    decode_errors_named, image_dataset, load_images, oversample, read_dataset, split_files)
 from .errors import MlkitError
 from .evaluate import EvalResult, score
-from .fsutil import atomic_write_bytes, atomic_write_text
+from .fsutil import atomic_write_bytes, atomic_write_text, usual_permissions
 from .model import (BACKBONE_LAYER, WeightsChoice, build_classifier, build_head, copy_head, feature_extractor,
                     load_keras_model, predict_batches, resolve_weights, save_keras, unfreeze_top)
 from .model_spec import KERAS_FILE, LABELS_FILE, ModelCard, ModelSpec, labels_text, library_versions
@@ -745,7 +745,7 @@ def _write_outputs(folder: Path, model, card: ModelCard, config: TrainConfig, in
             [float(evaluation.probs[i, evaluation.y_pred[i]]) for i in wrong], images,
             title=f"misclassified {evaluation.split} images ({len(wrong)} of {evaluation.n})"))
         files = sorted(p.name for p in staging.iterdir())
-        _usual_permissions(staging)
+        usual_permissions(staging)
         old = None
         if folder.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
@@ -759,11 +759,3 @@ def _write_outputs(folder: Path, model, card: ModelCard, config: TrainConfig, in
     return files
 
 
-def _usual_permissions(folder: Path) -> None:
-    """Temporary files and folders are private (0600 / 0700); a finished model folder gets
-    the permissions of any file the user creates (umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
-    for p in folder.iterdir():
-        p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import MlkitError
+from ..fsutil import usual_permissions
 from ..model_spec import KERAS_FILE, ModelCard, read_model_card
 
 FORMATS = ("neuralnetwork", "mlprogram")
@@ -243,6 +244,7 @@ def _save_atomically(mlmodel, out: Path) -> None:
     try:
         staged = tmpdir / out.name
         mlmodel.save(str(staged))
+        usual_permissions(staged)
         if staged.is_dir():
             if out.exists():
                 old = tmpdir / (out.name + ".old")

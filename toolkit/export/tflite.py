@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MlkitError
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_text, usual_permissions
 from ..model_spec import KERAS_FILE, LABELS_FILE, PIXEL_RANGE, ModelCard, labels_text
 from . import tflite_metadata as md
 
@@ -140,7 +140,9 @@ def export_tflite(keras_path: Path | str, card: ModelCard, out_path: Path | str,
         labels_path = out.parent / LABELS_FILE
         atomic_write_text(labels_path, labels_text(card.spec.labels))
         if side_tmp is not None:
+            usual_permissions(side_tmp)
             os.replace(side_tmp, side)
+        usual_permissions(tmp)
         os.replace(tmp, out)   # last: the model appears only complete, its side file already there
     except BaseException:
         for leftover in (tmp, side_tmp):
