@@ -144,18 +144,18 @@ def test_outcomes_follow_job_order_and_report_summarises(srv, root, tmp_path):
     assert not (tmp_path / "out" / "gone.jpg").exists()
 
 
-def test_session_pool_is_sized_for_the_workers(srv, root, tmp_path, monkeypatch):
+def test_connection_pool_is_sized_for_the_workers(srv, root, tmp_path, monkeypatch):
     seen = {}
-    real = download_module.HTTPAdapter
+    real = download_module.urllib3.PoolManager
 
     def spy(**kwargs):
         seen.update(kwargs)
         return real(**kwargs)
 
-    monkeypatch.setattr(download_module, "HTTPAdapter", spy)
+    monkeypatch.setattr(download_module.urllib3, "PoolManager", spy)
     noise_jpeg(root / "a.jpg", 1)
     assert one(srv, tmp_path / "a.jpg", "/a.jpg", opts=fast(workers=48)).ok
-    assert seen["pool_maxsize"] >= 48
+    assert seen["maxsize"] >= 48
 
 
 def test_progress_bar_option_does_not_disturb_results(srv, root, tmp_path):
@@ -314,6 +314,89 @@ def test_md5_is_checked_only_for_originals(srv, root, tmp_path):
     wrong = md5_b64(b"something else")
     assert one(srv, tmp_path / "a.jpg", src(srv, "/a.jpg", "cvdf", wrong)).ok
     assert one(srv, tmp_path / "b.jpg", src(srv, "/a.jpg", "original", wrong)).reason == "md5_mismatch"
+
+
+def test_redirects_are_followed_within_one_attempt(srv, root, tmp_path):
+    data = noise_jpeg(root / "real.jpg", 1)
+    (root / "_redirects.json").write_text(json.dumps({"/a.jpg": "/b.jpg", "/b.jpg": "/real.jpg"}))
+    out = one(srv, tmp_path / "a.jpg", "/a.jpg")
+    assert out.ok and out.attempts == 1 and (tmp_path / "a.jpg").read_bytes() == data
+    assert srv.requests["/a.jpg"] == srv.requests["/b.jpg"] == srv.requests["/real.jpg"] == 1
+
+
+def test_redirect_loop_fails_without_retry(srv, root, tmp_path):
+    (root / "_redirects.json").write_text(json.dumps({"/a.jpg": "/b.jpg", "/b.jpg": "/a.jpg"}))
+    out = one(srv, tmp_path / "a.jpg", "/a.jpg", opts=fast(retries=3))
+    assert out.reason == "http_302" and out.attempts == 1 and "redirects" in out.detail
+    assert srv.requests["/a.jpg"] + srv.requests["/b.jpg"] == download_module._MAX_REDIRECTS + 1
+
+
+def test_placeholder_redirect_is_not_followed(srv, root, tmp_path):
+    noise_jpeg(root / "orig.jpg", 1)
+    srv.set_faults(FaultPlan(per_path={"/orig.jpg": [Fault("placeholder")]}))
+    out = one(srv, tmp_path / "a.jpg", src(srv, "/orig.jpg", "original"))
+    assert out.reason == "placeholder" and out.attempts == 1
+    assert srv.requests["/photo_unavailable.png"] == 0  # the redirect alone tells
+
+
+def test_keep_alive_connections_survive_404s(srv, root, tmp_path):
+    """A small error body is read so its connection serves the next request (CVDF answers
+    404 for most images, so a new connection per 404 would double the handshakes)."""
+    for i in range(6):
+        noise_jpeg(root / "thumb" / f"{i}.jpg", i)
+    jobs = [DownloadJob(str(i), tmp_path / f"{i}.jpg",
+                        (src(srv, f"/cvdf/{i}.jpg"), src(srv, f"/thumb/{i}.jpg", "thumbnail")))
+            for i in range(6)]
+    report = download_images(jobs, fast(workers=1))
+    assert not report.failed() and sum(o.attempts for o in report.outcomes) == 12
+    assert srv.connections == 1
+
+
+def _dead_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # bound, never listening, then closed: nobody answers
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_refused_connection_is_a_connection_error(tmp_path):
+    job = DownloadJob("a", tmp_path / "a.jpg", (ImageSource(f"http://127.0.0.1:{_dead_port()}/a.jpg", "cvdf"),))
+    out = download_images([job], fast(retries=1)).outcomes[0]
+    assert out.reason == "connection_error" and out.attempts == 2
+
+
+def test_proxy_from_the_environment_is_used(srv, root, tmp_path, monkeypatch):
+    data = noise_jpeg(root / "a.jpg", 1)
+
+    def environment(proxy: str, no_proxy: str) -> None:
+        for name in ("http_proxy", "no_proxy", "all_proxy"):
+            monkeypatch.delenv(name.upper(), raising=False)
+        monkeypatch.setenv("http_proxy", proxy)
+        monkeypatch.setenv("no_proxy", no_proxy)
+
+    # through the proxy (the mirror answers absolute-form requests too): no DNS for the host
+    environment(srv.url, "")
+    job = DownloadJob("a", tmp_path / "a.jpg", (ImageSource("http://images.invalid/a.jpg", "cvdf"),))
+    out = download_images([job], fast(retries=0)).outcomes[0]
+    assert out.ok and (tmp_path / "a.jpg").read_bytes() == data and srv.requests["/a.jpg"] == 1
+    # a dead proxy: NO_PROXY lets the mirror's host bypass it, the rest fail
+    environment(f"http://127.0.0.1:{_dead_port()}", "127.0.0.1")
+    job = DownloadJob("b", tmp_path / "b.jpg", (src(srv, "/a.jpg"),))
+    assert download_images([job], fast(retries=0)).outcomes[0].ok and srv.requests["/a.jpg"] == 2
+    job = DownloadJob("c", tmp_path / "c.jpg", (ImageSource("http://images.invalid/a.jpg", "cvdf"),))
+    assert download_images([job], fast(retries=0)).outcomes[0].reason == "connection_error"
+
+
+def test_folders_are_synced_once_at_the_end(srv, root, tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(download_module, "_sync_folders", lambda folders: synced.append(set(folders)))
+    for i in range(4):
+        noise_jpeg(root / f"{i}.jpg", i)
+    jobs = [DownloadJob(str(i), tmp_path / ("x" if i % 2 else "y") / f"{i}.jpg", (src(srv, f"/{i}.jpg"),))
+            for i in range(4)]
+    assert not download_images(jobs, fast()).failed()
+    assert synced == [{tmp_path / "x", tmp_path / "y"}]
 
 
 def test_garbage_is_not_an_image_and_not_retried(srv, root, tmp_path):

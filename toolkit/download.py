@@ -43,13 +43,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from http.client import HTTPException, IncompleteRead
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
-import requests
+import urllib3
 from PIL import Image, ImageFile, ImageOps, ImageStat
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import IncompleteRead, ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, LocationValueError, NewConnectionError, ReadTimeoutError
 
 from toolkit import __version__
 from toolkit.errors import MlkitError
@@ -72,12 +73,18 @@ REASONS = (
 )
 """Fixed reason codes; ``http_<status>`` (e.g. ``http_403``) comes on top of these."""
 
-_CHUNK = 64 * 1024
+_CHUNK = 256 * 1024         # bytes per body read; the stop flag is checked between reads
+_DRAIN_MAX = 64 * 1024      # an error body up to this size is read so its connection is reused
+_MAX_REDIRECTS = 30
 _BACKOFF_CAP = 8.0          # seconds; also caps a server's Retry-After
 _INTERRUPT_GRACE = 2.0      # seconds the caller's Ctrl-C waits for in-flight jobs to abort
 _PLACEHOLDER_MARK = "photo_unavailable"
 _ORIENTATION_TAG = 0x0112   # EXIF Orientation
 _PART_GLOB = ".*.part-*"
+
+# fdatasync makes the data and the size of a new file durable, like fsync, without also
+# committing its timestamps; macOS has only fsync.
+_sync_data = getattr(os, "fdatasync", os.fsync)
 
 
 # --------------------------------------------------------------------------- public types
@@ -128,7 +135,7 @@ def _missing(value: object) -> bool:
 class DownloadOptions:
     """Knobs of ``download_images``.
 
-    workers: concurrent downloads (threads sharing one pooled HTTP session), >= 1.
+    workers: concurrent downloads (threads sharing one pool of keep-alive connections), >= 1.
     connect_timeout / read_timeout: seconds per request; the read timeout bounds every
         wait for data, not the whole body.
     retries: extra attempts per source on retriable errors (timeouts, resets, truncated
@@ -233,7 +240,7 @@ class _Registry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._temps: set[Path] = set()
-        self._responses: set[requests.Response] = set()
+        self._responses: set[urllib3.BaseHTTPResponse] = set()
 
     def add_temp(self, path: Path) -> None:
         with self._lock:
@@ -244,7 +251,7 @@ class _Registry:
             self._temps.discard(path)
 
     @contextmanager
-    def response(self, resp: requests.Response) -> Iterator[requests.Response]:
+    def response(self, resp: urllib3.BaseHTTPResponse) -> Iterator[urllib3.BaseHTTPResponse]:
         with self._lock:
             self._responses.add(resp)
         try:
@@ -258,7 +265,7 @@ class _Registry:
         with self._lock:
             responses = list(self._responses)
         for resp in responses:
-            sock = getattr(getattr(resp.raw, "connection", None), "sock", None)
+            sock = getattr(resp.connection, "sock", None)
             if sock is not None:
                 with suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
@@ -279,38 +286,45 @@ class _Downloader:
         self.before_commit = before_commit
         self.stop = stop
         self.registry = registry
-        self.session = requests.Session()
-        # Pooled keep-alive connections, one per worker; urllib3's own retries are off
-        # because the loop below retries itself and needs to know why each attempt failed.
-        adapter = HTTPAdapter(
-            pool_connections=16,
-            pool_maxsize=max(options.workers, 10),
-            max_retries=0,
+        # Keep-alive connections pooled per host, one per worker. urllib3's own retries and
+        # redirects are off: run_job retries by itself (it needs to know why each attempt
+        # failed), and _fetch follows redirects by itself (the chain is where Flickr's
+        # "photo unavailable" shows).
+        self._pool_kw: dict[str, object] = dict(
+            maxsize=options.workers, block=False, retries=False,
+            timeout=urllib3.Timeout(connect=options.connect_timeout, read=options.read_timeout),
+            # Images are never worth compressing; identity keeps the Content-Length check exact.
+            headers={"User-Agent": options.user_agent, "Accept-Encoding": "identity"},
+            **_ca_settings(),
         )
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers["User-Agent"] = options.user_agent
-        # Images are never worth compressing; identity keeps the Content-Length check exact.
-        self.session.headers["Accept-Encoding"] = "identity"
-        self.timeout = (options.connect_timeout, options.read_timeout)
-        # requests would re-read the environment (proxies, no_proxy, CA bundle, netrc) on
-        # every request, about 1 ms each; resolve it once per host instead.
-        self.session.trust_env = False
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if bundle:
-            self.session.verify = bundle
-        self._proxies: dict[tuple[str, str], dict[str, str]] = {}
+        self.http = urllib3.PoolManager(num_pools=16, **self._pool_kw)
+        self._lock = threading.Lock()
+        self._routes: dict[tuple[str, str], urllib3.PoolManager] = {}  # (scheme, netloc) -> manager
+        self._proxy_managers: dict[str, urllib3.PoolManager] = {}      # proxy URL -> manager
+        self.folders: set[Path] = set()  # where files were renamed into place
 
-    def _proxies_for(self, url: str) -> dict[str, str]:
+    def _manager_for(self, url: str) -> urllib3.PoolManager:
+        """The pool manager for a URL's host: direct, or its proxy's when the environment
+        (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) names one; looked up once per host."""
         parts = urlsplit(url)
         key = (parts.scheme, parts.netloc)
-        proxies = self._proxies.get(key)
-        if proxies is None:  # a race only computes the same value twice
-            proxies = self._proxies[key] = requests.utils.get_environ_proxies(url)
-        return proxies
+        manager = self._routes.get(key)
+        if manager is not None:
+            return manager
+        if parts.scheme not in ("http", "https"):
+            raise _Failure("connection_error", False, f"{url} is not an http(s) URL")
+        proxy = _environ_proxy(parts.scheme, parts.netloc)
+        with self._lock:
+            manager = self.http if proxy is None else self._proxy_managers.get(proxy)
+            if manager is None:
+                manager = self._proxy_managers[proxy] = _proxy_manager(proxy, self._pool_kw)
+            self._routes[key] = manager
+        return manager
 
     def close(self) -> None:
-        self.session.close()
+        self.http.clear()
+        for manager in self._proxy_managers.values():
+            manager.clear()
 
     # -- one job ---------------------------------------------------------------------
 
@@ -372,7 +386,7 @@ class _Downloader:
         try:
             img = _open(data)
             width, height = img.size
-            _load(img, data, full=False)
+            _load(img, data)
         except _Failure:
             with suppress(FileNotFoundError):
                 dest.unlink()
@@ -394,41 +408,59 @@ class _Downloader:
     # -- HTTP ------------------------------------------------------------------------
 
     def _fetch(self, url: str) -> _Fetched:
+        """GET ``url``, following redirects: the complete body, or a _Failure."""
+        first = url
+        for _ in range(_MAX_REDIRECTS + 1):
+            if _PLACEHOLDER_MARK in url:  # Flickr redirects a deleted photo to this image
+                raise _Failure("placeholder", False, f"redirected to {url}")
+            resp = self._request(url)
+            with self.registry.response(resp):  # so that Ctrl-C can wake any read below
+                try:
+                    status = resp.status
+                    location = resp.get_redirect_location()
+                    if location:
+                        url = urljoin(url, location)
+                        continue
+                    if status != 200:
+                        raise _status_failure(status, resp.headers, url)
+                    body, length_known = self._read_body(resp)
+                    return _Fetched(body, url, length_known)
+                finally:
+                    _release(resp, drain=not self.stop.is_set())
+        raise _Failure(f"http_{status}", False, f"more than {_MAX_REDIRECTS} redirects from {first}")
+
+    def _request(self, url: str) -> urllib3.BaseHTTPResponse:
+        """Send the request and read the response head; the body is left to read."""
         try:
-            resp = self.session.get(url, stream=True, timeout=self.timeout, allow_redirects=True,
-                                    proxies=self._proxies_for(url))
-        except requests.RequestException as e:
+            return self._manager_for(url).urlopen("GET", url, redirect=False, retries=False,
+                                                   preload_content=False, decode_content=False)
+        except (urllib3.exceptions.HTTPError, HTTPException, OSError) as e:
+            if self.stop.is_set():
+                raise _Cancelled from e
             raise _classify(e) from e
-        with self.registry.response(resp), resp:
-            chain = [r.url for r in resp.history] + [resp.url]
-            chain += [r.headers.get("Location", "") for r in resp.history]
-            if any(_PLACEHOLDER_MARK in u for u in chain):
-                raise _Failure("placeholder", False, f"redirected to {resp.url}")
-            if resp.status_code != 200:
-                failure = _status_failure(resp)
-                _drain(resp)
-                raise failure
-            declared = resp.headers.get("Content-Length")
-            expected = int(declared) if declared and declared.isdigit() else None
-            chunks = []
-            received = 0
-            try:
-                for chunk in resp.iter_content(_CHUNK):
-                    if self.stop.is_set():
-                        raise _Cancelled
-                    chunks.append(chunk)
-                    received += len(chunk)
-            except requests.RequestException as e:
+
+    def _read_body(self, resp: urllib3.BaseHTTPResponse) -> tuple[bytes, bool]:
+        """The whole body, and whether the server declared its length (so it is complete)."""
+        declared = resp.headers.get("Content-Length")
+        expected = int(declared) if declared and declared.isdigit() else None
+        chunks = []
+        received = 0
+        try:
+            while True:
                 if self.stop.is_set():
-                    raise _Cancelled from e
-                raise _classify(e) from e
-            except OSError as e:  # a socket error urllib3 did not wrap
-                if self.stop.is_set():
-                    raise _Cancelled from e
-                raise _Failure("connection_error", True, f"{type(e).__name__}: {e}") from e
-            if expected is not None and received != expected:
-                raise _Failure("truncated", True, f"received {received} of {expected} bytes")
-            return _Fetched(b"".join(chunks), resp.url, expected is not None)
+                    raise _Cancelled
+                chunk = resp.read(_CHUNK)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                received += len(chunk)
+        except (urllib3.exceptions.HTTPError, HTTPException, OSError) as e:
+            if self.stop.is_set():
+                raise _Cancelled from e
+            raise _classify(e) from e
+        if expected is not None and received != expected:
+            raise _Failure("truncated", True, f"received {received} of {expected} bytes")
+        return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), expected is not None
 
     # -- verification and processing -------------------------------------------------
 
@@ -436,15 +468,13 @@ class _Downloader:
         body = fetched.body
         try:
             img = _open(body)
-            size = img.size
-            keep = _keeps_bytes(img, job, self.opt)
-            _load(img, body, full=not keep)
+            _load(img, body)  # the one full decode; processing works on its pixels
         except _Failure as failure:
             if failure.reason == "truncated" and fetched.length_known:
                 # All declared bytes arrived: the file itself is cut, retrying won't help.
                 raise _Failure("not_an_image", False, failure.message) from None
             raise
-        if not keep and _looks_like_placeholder(img, fetched.url):
+        if _looks_like_placeholder(img, fetched.url):
             raise _Failure("placeholder", False, f"uniform {img.format} served for a JPEG URL")
         digest = None
         if source.kind == "original" and source.md5_b64:
@@ -453,30 +483,36 @@ class _Downloader:
             if raw.digest() != _b64_digest(source.md5_b64):
                 got = base64.b64encode(raw.digest()).decode()
                 raise _Failure("md5_mismatch", True, f"MD5 {got}, expected {source.md5_b64}")
-        if keep:
-            return _Verified(body, size[0], size[1], digest)
         try:
-            return _process(img, body, job, self.opt)
+            verified = _process(img, body, job, self.opt)
         except (OSError, ValueError, TypeError) as e:
             raise _Failure("not_an_image", False, f"cannot process: {e}") from e
+        if verified.data is body:  # written as it came: its MD5 is the one just checked
+            verified.md5 = digest
+        return verified
 
     # -- disk ------------------------------------------------------------------------
 
     def _write(self, dest: Path, data: bytes, digest: str | None = None) -> str:
-        """Write atomically (temp file in the same directory, fsync, rename); return hex MD5."""
+        """Write atomically: a temp file in the same folder, its data synced to disk, renamed
+        onto ``dest`` (the folder is synced once, at the end of the run); return hex MD5."""
         tmp = dest.with_name(f".{dest.name}.part-{secrets.token_hex(6)}")
         replaced = False
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             self.registry.add_temp(tmp)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                _sync_data(fd)
+            finally:
+                os.close(fd)
             if self.stop.is_set():
                 raise _Cancelled
             os.replace(tmp, dest)
             replaced = True
+            self.folders.add(dest.parent)
         except OSError as e:
             if self.stop.is_set():
                 raise _Cancelled from e
@@ -489,6 +525,22 @@ class _Downloader:
         return digest or hashlib.md5(data).hexdigest()
 
 
+def _sync_folders(folders: set[Path]) -> None:
+    """Make the renames into these folders durable (a file's data is synced before its
+    rename; an entry lost in a crash before this only means a rerun fetches it again)."""
+    for folder in sorted(folders):
+        try:
+            fd = os.open(folder, os.O_RDONLY)
+        except OSError:  # a platform that cannot open a folder (Windows)
+            continue
+        try:
+            os.fsync(fd)
+        except OSError:  # a file system that cannot sync a folder
+            pass
+        finally:
+            os.close(fd)
+
+
 def _failed(job: DownloadJob, reason: str, attempts: int, detail: str) -> DownloadOutcome:
     return DownloadOutcome(
         key=job.key, dest=job.dest, ok=False, reason=reason, source_url=None,
@@ -497,14 +549,13 @@ def _failed(job: DownloadJob, reason: str, attempts: int, detail: str) -> Downlo
     )
 
 
-def _status_failure(resp: requests.Response) -> _Failure:
-    status = resp.status_code
-    where = f"HTTP {status} from {resp.url}"
+def _status_failure(status: int, headers: urllib3.HTTPHeaderDict, url: str) -> _Failure:
+    where = f"HTTP {status} from {url}"
     if status in (404, 410):
         return _Failure("not_found", False, where)
     if status == 429 or status >= 500:
         retry_after = None
-        value = resp.headers.get("Retry-After", "")
+        value = headers.get("Retry-After", "")
         with suppress(ValueError):
             retry_after = float(value) if value else None
         reason = "http_429" if status == 429 else "server_error"
@@ -512,31 +563,66 @@ def _status_failure(resp: requests.Response) -> _Failure:
     return _Failure(f"http_{status}", False, where)
 
 
-def _drain(resp: requests.Response) -> None:
-    """Read a small error body so its keep-alive connection goes back to the pool
-    (CVDF answers 404 for every image outside the boxable set)."""
-    declared = resp.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) <= _CHUNK:
-        with suppress(Exception):
-            resp.content  # noqa: B018
+def _release(resp: urllib3.BaseHTTPResponse, *, drain: bool) -> None:
+    """Give the response's connection back to the pool. A body left unread is read first
+    when small and ``drain`` (CVDF answers 404 for every image outside the boxable set), so
+    the keep-alive connection can serve the next request; otherwise it is closed."""
+    if resp.connection is not None:  # urllib3 releases it by itself once the body is read
+        declared = resp.headers.get("Content-Length", "")
+        if drain and declared.isdigit() and int(declared) <= _DRAIN_MAX:
+            resp.drain_conn()  # on an error it closes the connection
+        else:
+            resp.close()
+    resp.release_conn()
 
 
-def _classify(e: requests.RequestException) -> _Failure:
+def _classify(e: BaseException) -> _Failure:
+    """The reason code of a failed request or body read (urllib3 nests the socket error)."""
     message = f"{type(e).__name__}: {e}"
-    if isinstance(e, requests.Timeout):
-        return _Failure("timeout", True, message)
-    if isinstance(e, requests.TooManyRedirects):
-        status = e.response.status_code if e.response is not None else 310
-        return _Failure(f"http_{status}", False, message)
-    if isinstance(e, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                      requests.exceptions.InvalidSchema)):
+    if isinstance(e, LocationValueError):  # a URL urllib3 cannot use: retrying cannot help
         return _Failure("connection_error", False, message)
     causes = _causes(e)
-    if any(isinstance(c, ReadTimeoutError | TimeoutError) for c in causes):
+    if any(isinstance(c, ConnectTimeoutError | ReadTimeoutError | TimeoutError)
+           and not isinstance(c, NewConnectionError) for c in causes):  # refused, DNS: not a timeout
         return _Failure("timeout", True, message)
-    if any(isinstance(c, IncompleteRead) for c in causes) or isinstance(e, requests.exceptions.ContentDecodingError):
+    if any(isinstance(c, IncompleteRead) for c in causes):  # urllib3's and http.client's
         return _Failure("truncated", True, message)
     return _Failure("connection_error", True, message)
+
+
+def _environ_proxy(scheme: str, netloc: str) -> str | None:
+    """The proxy URL the environment names for this scheme and host, or None."""
+    proxies = getproxies()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy or proxy_bypass(netloc.rpartition("@")[2]):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _proxy_manager(proxy: str, pool_kw: dict[str, object]) -> urllib3.PoolManager:
+    if proxy.lower().startswith("socks"):
+        try:
+            from urllib3.contrib.socks import SOCKSProxyManager
+        except ImportError:
+            raise _Failure("connection_error", False,
+                           f"the proxy {proxy} is SOCKS, which needs PySocks: pip install pysocks") from None
+        return SOCKSProxyManager(proxy, num_pools=16, **pool_kw)  # type: ignore[arg-type]
+    auth = urllib3.util.parse_url(proxy).auth
+    proxy_headers = urllib3.make_headers(proxy_basic_auth=unquote(auth)) if auth else None
+    return urllib3.ProxyManager(proxy, num_pools=16, proxy_headers=proxy_headers, **pool_kw)  # type: ignore[arg-type]
+
+
+def _ca_settings() -> dict[str, str]:
+    """The CAs that verify HTTPS: the bundle REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE names,
+    else certifi's (what requests uses), else the system's."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if not bundle:
+        try:
+            import certifi
+        except ImportError:
+            return {}
+        bundle = certifi.where()
+    return {"ca_cert_dir": bundle} if os.path.isdir(bundle) else {"ca_certs": bundle}
 
 
 def _causes(e: BaseException) -> list[object]:
@@ -593,15 +679,13 @@ def _open(data: bytes) -> Image.Image:
         raise _decode_failure(e) from e
 
 
-def _load(img: Image.Image, data: bytes, *, full: bool) -> None:
-    """Decode every byte of the image data, or raise a not_an_image / truncated failure.
+def _load(img: Image.Image, data: bytes) -> None:
+    """Decode the whole image, or raise a not_an_image / truncated failure.
 
-    ``full=False`` lets a JPEG that is written unchanged decode with DCT scaling: every
-    entropy-coded block is still decoded, so a cut or broken stream fails exactly as in
-    a full decode, but the inverse DCT only produces 1/8 of the pixels (about 3x cheaper).
+    Always at full size and in full colour: a DCT-scaled or greyscale draft decode (about
+    a third cheaper for a JPEG) skips part of the inverse DCT and colour data, so it would
+    not prove that the file decodes.
     """
-    if not full and img.format == "JPEG" and img.mode in ("RGB", "L"):
-        img.draft("L", (1, 1))
     try:
         img.load()
     except Exception as e:
@@ -624,17 +708,6 @@ def _orientation(img: Image.Image) -> int:
         return int(img.getexif().get(_ORIENTATION_TAG, 1))
     except Exception:  # unreadable EXIF: nothing to honour
         return 1
-
-
-def _keeps_bytes(img: Image.Image, job: DownloadJob, opt: DownloadOptions) -> bool:
-    """True when the body can be written as it is: an RGB JPEG that needs no change."""
-    if img.format != "JPEG" or img.mode != "RGB" or _orientation(img) != 1:
-        return False
-    if float(job.rotation or 0.0) % 360.0:
-        return False
-    if job.crop is not None and _crop_box(job.crop, *img.size) != (0, 0, *img.size):
-        return False
-    return opt.max_size is None or max(img.size) <= opt.max_size
 
 
 def _looks_like_placeholder(img: Image.Image, url: str) -> bool:
@@ -680,7 +753,7 @@ def _process(img: Image.Image, body: bytes, job: DownloadJob, opt: DownloadOptio
         img = img.resize(size, Image.Resampling.LANCZOS)
         changed = True
 
-    if fmt == "JPEG" and img.mode == "RGB" and not changed:
+    if fmt == "JPEG" and img.mode == "RGB" and not changed:  # the served bytes, as they are
         return _Verified(body, img.width, img.height)
 
     icc = img.info.get("icc_profile")
@@ -832,6 +905,9 @@ def download_images(
     renamed into place (e.g. to journal where it came from, so a kill between the rename
     and ``on_progress`` loses nothing); it must be thread-safe.
 
+    When it returns, every file it wrote is on disk (data synced before each rename,
+    each folder synced once at the end).
+
     Raises MlkitError for invalid options or jobs, and when a file cannot be written
     (disk full, permissions): the run stops, since every later job would fail the same way.
     """
@@ -894,4 +970,5 @@ def download_images(
         raise
     executor.shutdown(wait=True)
     downloader.close()
+    _sync_folders(downloader.folders)
     return DownloadReport(outcomes=[o for o in outcomes if o is not None], elapsed=time.monotonic() - started)
