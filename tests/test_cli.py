@@ -330,3 +330,15 @@ def test_demo_runs_end_to_end_offline(tmp_path):
         assert (root / name).is_file(), name
     # the demo served its own mirror on 127.0.0.1
     assert json.loads((root / "dataset.json").read_text())["source"]["images"].startswith("http://127.0.0.1:")
+    # then trained, exported both formats and validated each against Keras
+    model_dir = Path(out["training"]["path"])
+    assert (model_dir / "model.keras").is_file()
+    export = out["export"]
+    assert export["valid"] is True
+    files = sorted(Path(e["path"]).name for e in export["exports"])
+    assert files == ["HotDogClassifier.mlmodel", "hot_dog.tflite"]
+    rows = export["validation"]["files"]
+    assert [r["status"] for r in rows] == ["VALID", "VALID"]
+    assert all(r["samples"] == export["validation"]["samples"] > 0 for r in rows)
+    assert json.loads((model_dir / "validation.json").read_text())["valid"] is True
+    assert set(out["seconds"]) == {"dataset", "train", "export"}

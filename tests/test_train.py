@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 from conftest import shared_path
 from toolkit import model as model_mod
 from toolkit.cli import app
-from toolkit.dataset import DatasetConfig, build_dataset
 from toolkit.errors import MlkitError
 from toolkit.train import PLOT_FILES, TrainConfig, train
 
@@ -40,14 +39,9 @@ def tiny(dataset: Path, output: Path, **kw) -> TrainConfig:
 
 
 @pytest.fixture(scope="module")
-def dataset(mirror, tmp_path_factory) -> Path:
-    """The mirror's 'Hot dog' dataset (about 190 images, 128 px), built once for this module."""
-    server, info = mirror
-    server.set_faults(None)
-    root = tmp_path_factory.mktemp("train-data")
-    config = DatasetConfig(positive="Hot dog", data_dir=root / "data", source=info.metadata_base,
-                           image_source=info.images_base, cache_dir=root / "cache", progress=False, max_size=128)
-    return build_dataset(config).path
+def dataset(mirror_dataset) -> Path:
+    """The mirror's 'Hot dog' dataset (about 190 images, 128 px), shared by the session; read only."""
+    return mirror_dataset
 
 
 @pytest.fixture(scope="module")
@@ -264,13 +258,14 @@ def test_predict_gives_label_and_probability(trained, small):
     assert r.exit_code == 0 and f"{preds[0]['probability']:.4f}" in r.stdout and preds[0]["label"] in r.stdout
 
 
-def test_formats_without_a_runner_yet_are_a_clear_error(trained, tmp_path):
+def test_a_broken_exported_file_is_a_clear_error(trained, tmp_path):
     _, folder = trained
     shutil.copy(folder / "model.json", tmp_path / "model.json")
     (tmp_path / "HotDog.tflite").write_bytes(b"TFL3")
     image = next((folder.parent.parent).rglob("*.jpg"), None) or tmp_path / "x.jpg"
     r = invoke("predict", tmp_path / "HotDog.tflite", image)
-    assert r.exit_code == 2 and "not supported yet" in " ".join(r.stderr.split())
+    message = " ".join(r.stderr.split())
+    assert r.exit_code == 2 and "HotDog.tflite" in message and "export it again" in message
 
 
 # ------------------------------------------------------------------------------ bad input

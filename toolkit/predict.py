@@ -3,7 +3,7 @@
 A runner wraps one model format behind one method, ``predict(images) -> probabilities``
 (float32 pixels 0..255 in, the spec's input; one row of class probabilities per image
 out). ``.keras`` has one here; the formats ``mlkit export`` writes (``.tflite``,
-``.mlmodel``, ``.mlpackage``) plug in with ``register_runner`` once they exist. The
+``.mlmodel``, ``.mlpackage``) plug in with ``register_runner`` (``toolkit.export``). The
 labels, input size and decision threshold always come from ``model.json`` beside the file.
 """
 
@@ -64,27 +64,20 @@ class KerasRunner:
         return np.concatenate(out) if out else np.zeros((0, len(self.card.spec.labels)), np.float32)
 
 
-def _not_yet(kind: str) -> RunnerFactory:
-    def factory(path: Path, card: ModelCard) -> Runner:
-        raise MlkitError(f"predicting with {kind} files ({path.name}) is not supported yet: `mlkit export` adds "
-                         f"that runner. Meanwhile use the {KERAS_FILE} in the same folder")
-    return factory
-
-
 def _tflite(path: Path, card: ModelCard) -> Runner:
     from .export.tflite_runtime import TFLiteRunner   # LiteRT is imported only when a .tflite is run
 
     return TFLiteRunner(path, card)
 
 
-register_runner(".keras", "Keras", KerasRunner)
-register_runner(".tflite", "TFLite", _tflite)
 def _core_ml(path: Path, card: ModelCard) -> Runner:
     from .export.coreml_runtime import CoreMLRunner   # Core ML where it exists, else the reference evaluator
 
     return CoreMLRunner(path, card)
 
 
+register_runner(".keras", "Keras", KerasRunner)
+register_runner(".tflite", "TFLite", _tflite)
 register_runner(".mlmodel", "Core ML", _core_ml)
 register_runner(".mlpackage", "Core ML", _core_ml)
 

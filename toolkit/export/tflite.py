@@ -4,12 +4,12 @@ its labels and input facts, verified in LiteRT before it is put in place.
 Quantization modes (``--quantize``):
 
 - ``none``: float32 weights and activations; the reference.
-- ``fp16``: the big weight matrices (CONV_2D and FULLY_CONNECTED kernels, 97 % of
-  MobileNetV2's weights) stored as float16, each behind a DEQUANTIZE op, as TFLite's own
-  fp16 quantization writes them; depthwise kernels and biases stay float32, since fp16
-  rounding of those moved probabilities by up to 0.031 (see ``tflite_fp16``). A little over
-  half the float32 size; float32 input, output and arithmetic where the device has no
-  fp16 support.
+- ``fp16``: the big weight matrices (CONV_2D and FULLY_CONNECTED kernels, 96 % of
+  MobileNetV2 1.0's weights) stored as float16, each behind a DEQUANTIZE op, as TFLite's
+  own fp16 quantization writes them; depthwise kernels and biases stay float32, since fp16
+  rounding of those moved probabilities by up to 0.031 (see ``tflite_fp16``). 52 % of the
+  float32 size (3 % more than all-fp16); float32 input, output and arithmetic where the
+  device has no fp16 support.
 - ``dynamic``: int8 weights, activations quantized on the fly; no calibration data.
 - ``int8``: full integer quantization with uint8 input and output, calibrated on real
   training images. The model takes raw pixels 0..255 and normalises itself, and the
