@@ -18,7 +18,8 @@ download_images does more per image than the baseline (a full decode check, MD5,
 atomic rename: about 4 ms of client CPU against 1.3 ms), so once the latency is hidden
 it is CPU-bound, and the server (about 0.8 ms of CPU per request) shares the machine:
 the speedup depends on how much of the machine's CPU is free. The table shows the CPU
-each run cost the client and the server per image.
+each run cost the client and the server per image and, to judge how comparable runs are,
+the CPU other processes took meanwhile and the share of time the hypervisor stole (Linux).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +133,34 @@ def cpu_seconds() -> float:
     return t.user + t.system
 
 
+def machine_cpu() -> tuple[float, float, float] | None:
+    """Seconds of CPU the whole machine has spent busy, in all, and stolen by the
+    hypervisor (Linux /proc/stat; None elsewhere)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, sum(fields) / tick, steal / tick
+
+
+@contextlib.contextmanager
+def measured(srv: ServerProcess, row: dict) -> Iterator[None]:
+    """Put into ``row`` the CPU seconds the block cost the client, the server and the
+    machine's other processes, and the share of the machine's time the hypervisor stole:
+    the last two say how comparable a run is."""
+    client, server, machine = cpu_seconds(), srv.cpu_seconds(), machine_cpu()
+    yield
+    row["client_cpu_s"] = cpu_seconds() - client
+    row["server_cpu_s"] = srv.cpu_seconds() - server
+    after = machine_cpu()
+    if machine is not None and after is not None:
+        busy, total, steal = (b - a for a, b in zip(machine, after))
+        row["others_cpu_s"] = max(0.0, busy - row["client_cpu_s"] - row["server_cpu_s"])
+        row["steal_pct"] = 100 * steal / total if total else 0.0
+
+
 def md5_file(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
@@ -186,39 +216,33 @@ def main(argv: list[str] | None = None) -> int:
         with ServerProcess(tmp_path / "root", {"latency": args.latency}) as srv:
             urls = [f"{srv.url}/train/{p.name}" for p in files]
             load_before = os.getloadavg()[0]
-            cpu, server_cpu = cpu_seconds(), srv.cpu_seconds()
-            base_s = run_baseline(urls, tmp_path / "baseline")
-            base_cpu = cpu_seconds() - cpu
-            base_server_cpu = srv.cpu_seconds() - server_cpu
+            base_row: dict = {}
+            with measured(srv, base_row):
+                base_s = run_baseline(urls, tmp_path / "baseline")
             base_bad = sum(md5_file(tmp_path / "baseline" / n) != m for n, m in served.items())
 
             clean_jobs = jobs_for(urls, tmp_path / "clean")
-            cpu, server_cpu = cpu_seconds(), srv.cpu_seconds()
-            clean = download_images(clean_jobs, options)
-            clean_cpu = cpu_seconds() - cpu
-            clean_server_cpu = srv.cpu_seconds() - server_cpu
+            clean_row: dict = {}
+            with measured(srv, clean_row):
+                clean = download_images(clean_jobs, options)
             clean_bad = check_files(clean_jobs, served)
 
             srv.set_faults({"rate": FAULT_RATE, "kinds": ("status", "reset", "truncate"),
                             "seed": 0, "latency": args.latency})
             fault_jobs = jobs_for(urls, tmp_path / "faults")
-            cpu, server_cpu = cpu_seconds(), srv.cpu_seconds()
-            faulty = download_images(fault_jobs, options)
-            fault_cpu = cpu_seconds() - cpu
-            fault_server_cpu = srv.cpu_seconds() - server_cpu
+            fault_row: dict = {}
+            with measured(srv, fault_row):
+                faulty = download_images(fault_jobs, options)
             fault_bad = check_files(fault_jobs, served)
             fault_requests = sum(srv.requests().values())
 
     mb = total_bytes / 1e6
     rows = {
-        "baseline": {"wall_s": base_s, "ok": args.images - base_bad, "requests": args.images,
-                     "client_cpu_s": base_cpu, "server_cpu_s": base_server_cpu},
+        "baseline": {"wall_s": base_s, "ok": args.images - base_bad, "requests": args.images, **base_row},
         "download_images": {"wall_s": clean.elapsed, "ok": len(clean.ok()),
-                            "requests": sum(o.attempts for o in clean.outcomes), "client_cpu_s": clean_cpu,
-                            "server_cpu_s": clean_server_cpu},
+                            "requests": sum(o.attempts for o in clean.outcomes), **clean_row},
         "download_images+faults": {"wall_s": faulty.elapsed, "ok": len(faulty.ok()),
-                                   "requests": sum(o.attempts for o in faulty.outcomes), "client_cpu_s": fault_cpu,
-                                   "server_cpu_s": fault_server_cpu},
+                                   "requests": sum(o.attempts for o in faulty.outcomes), **fault_row},
     }
     for row in rows.values():
         row["images_per_s"] = args.images / row["wall_s"]
@@ -252,12 +276,14 @@ def main(argv: list[str] | None = None) -> int:
               f"server latency {args.latency * 1000:.0f} ms/request, workers={options.workers}")
         print(f"{os.cpu_count()} CPUs; load average {load_before:.2f} before, {result['load_average_after']:.2f} after "
               "(other work on the machine takes CPU from this run)")
-        print(f"{'run':<24}{'wall s':>9}{'img/s':>9}{'MB/s':>8}{'speedup':>9}{'ok':>6}{'requests':>10}"
-              f"{'CPU ms/img: client':>20}{'server':>8}")
+        print(f"{'run':<24}{'wall s':>8}{'img/s':>8}{'MB/s':>7}{'speedup':>9}{'ok':>5}{'requests':>9}"
+              f"{'CPU ms/img: client':>20}{'server':>7}{'others CPU s':>14}{'steal':>7}")
         for name, row in rows.items():
-            print(f"{name:<24}{row['wall_s']:>9.2f}{row['images_per_s']:>9.1f}{row['mb_per_s']:>8.2f}"
-                  f"{row['speedup']:>8.1f}x{row['ok']:>6}{row['requests']:>10}"
-                  f"{row['client_cpu_ms_per_image']:>20.2f}{row['server_cpu_ms_per_image']:>8.2f}")
+            others = f"{row['others_cpu_s']:.2f}" if "others_cpu_s" in row else "-"
+            steal = f"{row['steal_pct']:.0f}%" if "steal_pct" in row else "-"
+            print(f"{name:<24}{row['wall_s']:>8.2f}{row['images_per_s']:>8.1f}{row['mb_per_s']:>7.2f}"
+                  f"{row['speedup']:>8.1f}x{row['ok']:>5}{row['requests']:>9}"
+                  f"{row['client_cpu_ms_per_image']:>20.2f}{row['server_cpu_ms_per_image']:>7.2f}{others:>14}{steal:>7}")
         print(f"fault run ({FAULT_RATE:.0%} status/reset/truncate): retries made {retries}, "
               f"failures by reason {faulty.failures_by_reason() or 'none'}, corrupt files {fault_bad}")
         for name, passed in checks.items():

@@ -170,7 +170,9 @@ def _quantize(mlmodel, fmt: str, precision: str):
 
         nbits = 16 if precision == "fp16" else 8
         with contextlib.redirect_stdout(io.StringIO()):   # it prints a line per layer
-            return quantization_utils.quantize_weights(mlmodel, nbits=nbits, quantization_mode="linear",
+            # Symmetric per-channel int8: on MobileNetV2 1.0/224 the asymmetric "linear" mode moved
+            # probabilities by 0.10 (98 % agreement), symmetric by 0.0043 (99 %, accuracy unchanged).
+            return quantization_utils.quantize_weights(mlmodel, nbits=nbits, quantization_mode="linear_symmetric",
                                                        selector=_large_weights_only())
     import coremltools.optimize.coreml as cto
 
