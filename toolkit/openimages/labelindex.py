@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MlkitError
-from .labelscan import scan_chunk
+from .labelscan import key_name, scan_chunk
 from .layout import LABEL_COLUMNS
 
 FORMAT_VERSION = 2
@@ -72,13 +72,16 @@ class _Chunk:
     key_bytes: np.ndarray | None  # fast path: (n_keys, 2) uint64, the MID's 16 bytes per key
     names: list[str] | None  # general path: label names for `codes`
     codes: np.ndarray       # index into keys (fast path) or names (general path)
-    key_names: dict[int, str]  # fast path: key -> MID
+    key_len: np.ndarray | None  # fast path: uint8, the MID's length per key
     conf: np.ndarray        # uint8, confidence x 100
     local_counts: np.ndarray | None = None  # rows with Confidence 1 per code
     runs_sorted: bool = False                # run_ids strictly increasing
 
     def finish(self) -> _Chunk:
-        """Work done in the worker so the collecting process stays light."""
+        """Per-label counts and run order, worked out in the worker so the collecting process
+        stays light (the compiled scanner finds them on the way: nothing left to do)."""
+        if self.local_counts is not None:
+            return self
         n_codes = len(self.names) if self.names is not None else (self.keys.size if self.keys is not None else 0)
         self.local_counts = np.bincount(self.codes[self.conf == 100], minlength=n_codes).astype(np.int64)
         self.runs_sorted = bool(np.all(self.run_ids[1:] > self.run_ids[:-1]))
@@ -105,15 +108,17 @@ def _parse_fast(buf: bytes | bytearray | memoryview | np.ndarray, size: int | No
     """
     whole = np.frombuffer(buf, dtype=np.uint8)
     if size is None:
-        whole = np.concatenate([whole, np.zeros(16, dtype=np.uint8)])
+        end = b"\n" if whole.size and whole[-1] != 10 else b""  # the scanner needs a final newline
+        whole = np.concatenate([whole, np.frombuffer(end, dtype=np.uint8), np.zeros(16, dtype=np.uint8)])
         size = whole.size - 16
     scanned = scan_chunk(whole, size)
     if scanned is None:
         return None
-    run_of_row, run_ids, codes, conf, key0, key1, names = scanned
+    run_of_row, run_ids, codes, conf, key0, key1, key_len, positives, ascending = scanned
     keys = (key0 * _GOLDEN) ^ key1
     return _Chunk(run_of_row=run_of_row, run_ids=run_ids, keys=keys, key_bytes=np.stack([key0, key1], axis=1),
-                  names=None, codes=codes, key_names=dict(zip(keys.tolist(), names)), conf=conf)
+                  names=None, codes=codes, key_len=key_len, conf=conf, local_counts=positives,
+                  runs_sorted=ascending)
 
 
 def _parse_general(buf: bytes, column_names: list[str]) -> _Chunk:
@@ -151,7 +156,7 @@ def _parse_general(buf: bytes, column_names: list[str]) -> _Chunk:
     run_of_row, run_ids = _runs(ids)
     return _Chunk(run_of_row=run_of_row, run_ids=run_ids, keys=None, key_bytes=None,
                   names=enc.dictionary.to_pylist(),
-                  codes=enc.indices.to_numpy(zero_copy_only=False), key_names={},
+                  codes=enc.indices.to_numpy(zero_copy_only=False), key_len=None,
                   conf=np.rint(conf * 100).astype(np.uint8))
 
 
@@ -231,7 +236,7 @@ def _read_buffer(n: int) -> np.ndarray:
 def _empty_chunk() -> _Chunk:
     return _Chunk(run_of_row=np.zeros(0, np.uint32), run_ids=np.zeros(0, np.uint64), keys=None, key_bytes=None,
                   names=[],
-                  codes=np.zeros(0, np.int64), key_names={}, conf=np.zeros(0, np.uint8))
+                  codes=np.zeros(0, np.int64), key_len=None, conf=np.zeros(0, np.uint8))
 
 
 # ---------------------------------------------------------------------------- the index
@@ -449,7 +454,8 @@ class _KnownKeys:
                 raise MlkitError("two label names hash alike in the label index; please report this")
         if not found.all():
             new = np.flatnonzero(~found)
-            new_codes = np.array([code_for(chunk.key_names[int(k)]) for k in chunk.keys[new]], dtype=np.uint16)
+            new_codes = np.array([code_for(key_name(w0, w1, n)) for (w0, w1), n
+                                  in zip(chunk.key_bytes[new].tolist(), chunk.key_len[new].tolist())], dtype=np.uint16)
             keys = np.concatenate([self.keys, chunk.keys[new]])
             order = np.argsort(keys, kind="stable")
             self.keys = keys[order]

@@ -30,42 +30,79 @@ for _i, _c in enumerate(b"ABCDEF"):
 
 
 @njit(cache=True, nogil=True)
-def scan(a, size, hex_value, run_of_row, run_ids, codes, conf, keys, key_pos, key_len, table):
+def scan(a, size, hex_value, run_of_row, run_ids, codes, conf, keys, key_pos, key_len, table, positives, ascending):
     """Scan ``a[:size]`` (``a`` has 16 spare bytes after it).
 
     Output arrays are preallocated by the caller (rows <= size // 20 + 1); ``keys`` is
     (MAX_CODES, 2) uint64 (a label's two words side by side: one cache line per probe);
-    ``table`` is int16, filled with -1. Returns (status, rows, runs, label codes).
+    ``table`` is int16, filled with -1; ``positives`` (int64, MAX_CODES, zeroed) gets the
+    Confidence 1 rows per code; ``ascending[0]`` is set to 1 when every run's ImageID is
+    above the one before, else 0. Returns (status, rows, runs, label codes).
+
+    ``a[size - 1]`` must be a newline: the field loops stop at commas and newlines only,
+    and rely on it to stay inside the buffer. Rows of one image that follow each other
+    are recognised by comparing their 16 ID bytes; only a new ImageID is parsed as hex.
     """
+    if size > 0 and a[size - 1] != 10:
+        return NOT_CANONICAL, 0, 0, 0
     mask = table.size - 1
     rows = 0
     runs = 0
     n_codes = 0
-    last_id = np.uint64(0)
+    prev = -1
+    in_order = 1
     p = 0
     while p < size:
         if p + 23 > size:
             return NOT_CANONICAL, rows, runs, n_codes
-        value = np.uint64(0)
-        bad = 0
-        for j in range(16):
-            h = hex_value[a[p + j]]
-            bad |= h
-            value = (value << np.uint64(4)) | np.uint64(h & 15)
-        if bad < 0:
-            return NOT_CANONICAL, rows, runs, n_codes
+        same = prev >= 0
+        if same:
+            for j in range(16):
+                if a[p + j] != a[prev + j]:
+                    same = False
+                    break
+        if not same:
+            value = np.uint64(0)
+            bad = 0
+            for j in range(16):
+                h = hex_value[a[p + j]]
+                bad |= h
+                value = (value << np.uint64(4)) | np.uint64(h & 15)
+            if bad < 0:
+                return NOT_CANONICAL, rows, runs, n_codes
+            if runs > 0 and value == run_ids[runs - 1]:
+                pass
+            else:
+                if runs > 0 and value < run_ids[runs - 1]:
+                    in_order = 0
+                run_ids[runs] = value
+                runs += 1
+        prev = p
         if a[p + 16] != 44:
             return NOT_CANONICAL, rows, runs, n_codes
         q = p + 17
-        while q < size and a[q] != 44:  # Source
-            if a[q] == 10 or a[q] == 34:
+        while True:
+            c = a[q]
+            if c == 44:
+                break
+            if c == 10 or c == 34:
                 return NOT_CANONICAL, rows, runs, n_codes
             q += 1
         start = q + 1
         q = start
-        while q < size and a[q] != 44:  # LabelName
-            if a[q] == 10 or a[q] == 34:
+        w0 = np.uint64(0)
+        w1 = np.uint64(0)
+        while True:
+            c = a[q]
+            if c == 44:
+                break
+            if c == 10 or c == 34:
                 return NOT_CANONICAL, rows, runs, n_codes
+            j = q - start
+            if j < 8:
+                w0 |= np.uint64(c) << np.uint64(8 * j)
+            elif j < 16:
+                w1 |= np.uint64(c) << np.uint64(8 * (j - 8))
             q += 1
         length = q - start
         if length < 1 or length > 16 or q + 2 >= size + 1:
@@ -78,15 +115,6 @@ def scan(a, size, hex_value, run_of_row, run_ids, codes, conf, keys, key_pos, ke
             end += 1
         if end >= size or a[end] != 10:
             return NOT_CANONICAL, rows, runs, n_codes
-        # the label's bytes as two little-endian words
-        w0 = np.uint64(0)
-        w1 = np.uint64(0)
-        for j in range(length):
-            b = np.uint64(a[start + j])
-            if j < 8:
-                w0 |= b << np.uint64(8 * j)
-            else:
-                w1 |= b << np.uint64(8 * (j - 8))
         slot = ((w0 * np.uint64(0x9E3779B97F4A7C15)) ^ w1) >> np.uint64(64 - TABLE_BITS)
         slot = int(slot) & mask
         while True:
@@ -105,15 +133,16 @@ def scan(a, size, hex_value, run_of_row, run_ids, codes, conf, keys, key_pos, ke
             if keys[code, 0] == w0 and keys[code, 1] == w1:
                 break
             slot = (slot + 1) & mask
-        if rows == 0 or value != last_id:
-            run_ids[runs] = value
-            runs += 1
-            last_id = value
         run_of_row[rows] = runs - 1
         codes[rows] = code
-        conf[rows] = 100 if digit == 49 else 0
+        if digit == 49:
+            conf[rows] = 100
+            positives[code] += 1
+        else:
+            conf[rows] = 0
         rows += 1
         p = end + 1
+    ascending[0] = in_order
     return OK, rows, runs, n_codes
 
 
@@ -132,7 +161,10 @@ def _buffer(name: str, n: int, dtype) -> np.ndarray:
 def scan_chunk(buf: np.ndarray, size: int):
     """Run ``scan`` into scratch outputs; None when the rows are not canonical.
 
-    Returns fresh arrays (run_of_row, run_ids, codes, conf, key0, key1) and label names."""
+    Returns fresh arrays (run_of_row, run_ids, codes, conf, key0, key1, key_len, positives) and
+    whether the runs ascend by ImageID: each label's
+    bytes are key0 and key1 (little-endian words) cut to key_len; the collecting process
+    decodes only the labels it has not seen before."""
     cap = size // 20 + 1
     run_of_row = _buffer("run_of_row", cap, np.uint32)
     run_ids = _buffer("run_ids", cap, np.uint64)
@@ -143,10 +175,19 @@ def scan_chunk(buf: np.ndarray, size: int):
     key_len = _buffer("key_len", MAX_CODES, np.int64)
     table = _buffer("table", 1 << TABLE_BITS, np.int16)
     table.fill(-1)
+    positives = _buffer("positives", MAX_CODES, np.int64)
+    positives.fill(0)
+    ascending = _buffer("ascending", 1, np.uint8)
     status, rows, runs, n_codes = scan(buf, size, HEX_VALUE, run_of_row, run_ids, codes, conf, keys,
-                                       key_pos, key_len, table)
+                                       key_pos, key_len, table, positives, ascending)
     if status != OK:
         return None
-    names = [bytes(buf[key_pos[i]:key_pos[i] + key_len[i]]).decode("utf-8", "replace") for i in range(n_codes)]
     return (run_of_row[:rows].copy(), run_ids[:runs].copy(), codes[:rows].copy(), conf[:rows].copy(),
-            keys[:n_codes, 0].copy(), keys[:n_codes, 1].copy(), names)
+            keys[:n_codes, 0].copy(), keys[:n_codes, 1].copy(), key_len[:n_codes].astype(np.uint8),
+            positives[:n_codes].copy(), bool(ascending[0]))
+
+
+def key_name(word0: int, word1: int, length: int) -> str:
+    """The label a scanned key stands for (its bytes as two little-endian words)."""
+    raw = int(word0).to_bytes(8, "little") + int(word1).to_bytes(8, "little")
+    return raw[:length].decode("utf-8", "replace")
