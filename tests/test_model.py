@@ -16,8 +16,8 @@ from conftest import shared_path
 from toolkit import model as model_mod
 from toolkit.data import check_image_files, load_images
 from toolkit.errors import MlkitError
-from toolkit.model import (BACKBONE_LAYER, build_classifier, build_head, copy_head, feature_extractor,
-                           load_keras_model, resolve_weights, save_keras, unfreeze_top)
+from toolkit.model import (BACKBONE_LAYER, build_classifier, build_head, copy_head, drop_weight_penalties,
+                           feature_extractor, load_keras_model, resolve_weights, save_keras, unfreeze_top)
 from toolkit.model_spec import NORM_OFFSET, NORM_SCALE, ModelCard, ModelSpec
 
 TINY = dict(alpha=0.35, image_size=96)
@@ -120,6 +120,25 @@ def test_head_weights_copy_into_the_model(tiny_model):
     copy_head(head, model)
     k, b = model.get_layer("classifier").get_weights()
     assert np.all(k == 0.01) and b.tolist() == pytest.approx([0.3, -0.3])
+
+
+def test_the_l2_penalty_trains_the_head_and_is_not_saved(tiny_model, tmp_path):
+    spec = ModelSpec(labels=["hot_dog", "not_hot_dog"], **TINY)
+    head = build_head(spec, 1280, l2=0.1)
+    kernel = np.full((1280, 2), 0.01, "float32")
+    head.get_layer("classifier").set_weights([kernel, np.zeros(2, "float32")])
+    assert float(sum(head.losses)) == pytest.approx(0.1 * float((kernel ** 2).sum()), rel=1e-5)
+    assert not build_head(spec, 1280).losses                          # l2=0: no penalty at all
+
+    penalised = build_classifier(spec, "none", l2=0.1)
+    penalised.set_weights(tiny_model.get_weights())
+    assert penalised.losses and penalised.get_layer("classifier").get_config()["kernel_regularizer"]
+    drop_weight_penalties(penalised)
+    assert not penalised.losses and penalised.get_layer("classifier").get_config()["kernel_regularizer"] is None
+    back = load_keras_model(save_keras(penalised, tmp_path / "model.keras"))
+    assert back.get_layer("classifier").get_config()["kernel_regularizer"] is None
+    x = np.full((2, 96, 96, 3), 99, "float32")
+    np.testing.assert_allclose(np.asarray(back(x)), np.asarray(tiny_model(x)), atol=1e-6)
 
 
 def test_save_is_atomic_and_loads_back(tiny_model, tmp_path):

@@ -101,6 +101,7 @@ def test_outputs_are_complete_and_consistent(trained, small):
     training = json.loads((folder / "training.json").read_text())
     assert [(h["phase"], h["epoch"]) for h in training["history"]] == [("head", 1), ("head", 2)]
     assert training["settings"]["fast"] is True and training["settings"]["seed"] == 0
+    assert training["settings"]["epochs"] == 2 and training["settings"]["l2"] == 0.1
     for key in ("features_seconds", "features_images_per_second", "head_seconds", "head_images_per_second",
                 "total_seconds"):
         assert training["timings"][key] > 0, key
@@ -118,9 +119,24 @@ def test_saved_model_takes_raw_pixels(trained):
     _, folder = trained
     model = keras.saving.load_model(folder / "model.keras")
     assert "augmentation" not in [layer.name for layer in model.layers]  # training-only, never saved
+    assert model.get_layer("classifier").get_config()["kernel_regularizer"] is None and not model.losses
     x = np.random.default_rng(0).integers(0, 256, (5, 96, 96, 3)).astype("float32")
     p = np.asarray(model(x, training=False))
     assert p.shape == (5, 2) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5) and (p >= 0).all()
+
+
+def test_head_epochs_default_to_the_path_taken(tmp_path):
+    from toolkit.train import FAST_HEAD_EPOCHS, HEAD_EPOCHS
+
+    assert TrainConfig(tmp_path).head_epochs == FAST_HEAD_EPOCHS == 30      # features computed once: cheap
+    assert TrainConfig(tmp_path, augment=True).head_epochs == HEAD_EPOCHS == 10
+    assert TrainConfig(tmp_path, fast=False).head_epochs == HEAD_EPOCHS
+    assert TrainConfig(tmp_path, epochs=4).head_epochs == 4
+    assert TrainConfig(tmp_path).settings()["epochs"] == 30
+    for bad in (-0.1, float("nan"), 1e3):
+        with pytest.raises(MlkitError, match="--l2"):
+            TrainConfig(tmp_path, l2=bad).validate()
+    TrainConfig(tmp_path, l2=0.0).validate()
 
 
 # ------------------------------------------------------------------------------ determinism, resume
@@ -311,10 +327,11 @@ def _truncated_image(ds: Path) -> str:
     (None, ("--batch-size", "1000"), "--batch-size"),
     (None, ("--strategy", "cluster"), "--strategy"),
     (None, ("--epochs", "0"), "--epochs"),
+    (None, ("--l2", "-1"), "--l2"),
     (None, ("--resize", "stretch"), "--resize"),
     (None, ("--alpha", "0.6", "--weights", "imagenet"), "--alpha"),
 ], ids=["no-dataset-json", "one-class", "empty-split", "garbage-image", "truncated-image", "batch-too-big",
-        "bad-strategy", "zero-epochs", "bad-resize", "alpha-without-imagenet"])
+        "bad-strategy", "zero-epochs", "negative-l2", "bad-resize", "alpha-without-imagenet"])
 def test_bad_input_exits_2_and_writes_nothing(small, tmp_path, damage, extra, words):
     ds = _copy(small, tmp_path)
     if damage:

@@ -51,7 +51,7 @@ def demo_train_config(dataset_dir: Path, output_dir: Path, progress: bool = True
         return TrainConfig(**base, alpha=0.35, image_size=96, weights="none", epochs=3), (
             "ImageNet weights are not on this machine (KERAS_HOME/models), so the demo trains from random "
             "weights and its accuracy means nothing; see `mlkit train --help` (--weights) to provide them")
-    return TrainConfig(**base, alpha=1.0, image_size=128, weights="imagenet", epochs=10), None
+    return TrainConfig(**base, alpha=1.0, image_size=128, weights="imagenet"), None
 
 
 def run_demo(workdir: Path, *, progress: bool = True, log: Callable[[str], None] | None = None,

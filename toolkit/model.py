@@ -7,6 +7,10 @@ Layer names are stable (``pixels``, ``normalize``, ``mobilenet_v2``, ``pool``, `
 ``classifier``) so training, export and debugging can address them. Augmentation is not
 part of this model: it runs in the training input pipeline only (``toolkit.data``).
 
+While training, the classifier's kernel can carry an L2 penalty (``l2``); it is a training
+term only and ``drop_weight_penalties`` removes it before a model is saved for use, so a
+saved model is the same plain stack of layers however it was trained.
+
 BatchNormalization stays in inference mode: the backbone is called with
 ``training=False`` and, because Keras 3 lets an outer ``training=True`` (what ``fit``
 passes) override that, every BatchNormalization layer is also kept non-trainable, which
@@ -123,11 +127,13 @@ def _find_imagenet(spec: ModelSpec, download: bool = True) -> WeightsChoice:
     return WeightsChoice("imagenet", Path(got))
 
 
-def build_classifier(spec: ModelSpec, weights: str | Path | WeightsChoice = "imagenet"):
+def build_classifier(spec: ModelSpec, weights: str | Path | WeightsChoice = "imagenet", l2: float = 0.0):
     """The functional Keras classifier for ``spec``: raw RGB 0..255 in, class probabilities
     (softmax, ``spec.labels`` order) out. The backbone starts frozen.
 
-    ``weights``: "imagenet" | "none" | a path (see ``resolve_weights``)."""
+    ``weights``: "imagenet" | "none" | a path (see ``resolve_weights``).
+    ``l2``: L2 penalty on the classifier's kernel while training (0: none); see
+    ``drop_weight_penalties``."""
     import keras
 
     choice = weights if isinstance(weights, WeightsChoice) else resolve_weights(weights, spec)
@@ -137,7 +143,7 @@ def build_classifier(spec: ModelSpec, weights: str | Path | WeightsChoice = "ima
     x = backbone(x, training=False)
     x = keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)(x)
     x = keras.layers.Dropout(spec.dropout, name=DROPOUT_LAYER)(x)
-    outputs = keras.layers.Dense(len(spec.labels), activation="softmax", name=CLASSIFIER_LAYER)(x)
+    outputs = _classifier(spec, l2)(x)
     model = keras.Model(inputs, outputs, name=f"{spec.backbone}_{spec.alpha:g}_{spec.image_size}_classifier")
     freeze_backbone(model)
     return model
@@ -231,15 +237,31 @@ def predict_batches(model, batches, on_batch=None) -> np.ndarray:
     return np.concatenate(outputs).astype(np.float32, copy=False)
 
 
-def build_head(spec: ModelSpec, feature_dim: int):
+def build_head(spec: ModelSpec, feature_dim: int, l2: float = 0.0):
     """The head alone (dropout -> classifier) on pooled features, for the fast path. Its
-    layers have the same names and shapes as the full model's, so weights copy over."""
+    layers have the same names and shapes as the full model's, so weights copy over.
+    ``l2`` as for ``build_classifier``."""
     import keras
 
     inputs = keras.Input(shape=(feature_dim,), name="features")
     x = keras.layers.Dropout(spec.dropout, name=DROPOUT_LAYER)(inputs)
-    outputs = keras.layers.Dense(len(spec.labels), activation="softmax", name=CLASSIFIER_LAYER)(x)
+    outputs = _classifier(spec, l2)(x)
     return keras.Model(inputs, outputs, name="head")
+
+
+def _classifier(spec: ModelSpec, l2: float):
+    import keras
+
+    return keras.layers.Dense(len(spec.labels), activation="softmax", name=CLASSIFIER_LAYER,
+                              kernel_regularizer=keras.regularizers.L2(l2) if l2 else None)
+
+
+def drop_weight_penalties(model) -> None:
+    """Remove the classifier's L2 penalty (a training term) from ``model``, in place: its
+    config and losses then match a model built with ``l2=0``; outputs are unchanged."""
+    layer = model.get_layer(CLASSIFIER_LAYER)
+    layer.kernel_regularizer = None
+    layer.kernel.regularizer = None
 
 
 def copy_head(head, model) -> None:

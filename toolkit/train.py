@@ -5,7 +5,12 @@
    once for the train and val images and the head is trained on them: one forward pass
    per image instead of one per image per epoch, which is most of a CPU user's time.
    Otherwise (``augment``, or ``fast=False``) images flow through the frozen backbone
-   every epoch, as Keras' transfer-learning guide does.
+   every epoch, as Keras' transfer-learning guide does. The classifier's kernel carries
+   an L2 penalty (``l2``) while it trains, and on the fast path the head trains for 30
+   epochs by default: an L2-penalised softmax layer on fixed features is a regularised
+   logistic regression, and it needs about that many Adam epochs to reach its optimum
+   (on the seefood photos, 5-fold CV: +1.2 points at 224 px over 10 unpenalised epochs;
+   each epoch costs milliseconds there). The penalty is not saved with the model.
 2. Optionally (``fine_tune_layers > 0``), the top N backbone layers are unfrozen and
    trained with the whole model at a lower learning rate. BatchNormalization layers stay
    frozen (inference mode) throughout.
@@ -55,8 +60,8 @@ from .data import (DatasetInfo, SplitFiles, augmentation, check_image_files, cla
 from .errors import MlkitError
 from .evaluate import EvalResult, score
 from .fsutil import atomic_write_bytes, atomic_write_text, usual_permissions
-from .model import (BACKBONE_LAYER, WeightsChoice, build_classifier, build_head, copy_head, feature_extractor,
-                    load_keras_model, predict_batches, resolve_weights, save_keras, unfreeze_top)
+from .model import (BACKBONE_LAYER, WeightsChoice, build_classifier, build_head, copy_head, drop_weight_penalties,
+                    feature_extractor, load_keras_model, predict_batches, resolve_weights, save_keras, unfreeze_top)
 from .model_spec import KERAS_FILE, LABELS_FILE, ModelCard, ModelSpec, labels_text, library_versions
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -65,8 +70,12 @@ PLOT_FILES = {"curves": "learning_curves.png", "confusion": "confusion_matrix.pn
               "misclassified": "misclassified.png"}
 # Settings that change what a run computes; a checkpoint made with others is not resumed.
 # (epochs, fine_tune_epochs and patience may change: a resumed run can train longer.)
-_SHAPING = ("alpha", "image_size", "weights", "dropout", "resize_mode", "batch_size", "learning_rate",
+_SHAPING = ("alpha", "image_size", "weights", "dropout", "l2", "resize_mode", "batch_size", "learning_rate",
             "fine_tune_learning_rate", "fine_tune_layers", "seed", "augment", "fast", "strategy")
+
+# Default head epochs: on cached features (fast path), and with images through the backbone.
+FAST_HEAD_EPOCHS = 30
+HEAD_EPOCHS = 10
 
 Log = Callable[[str], None]
 EpochHook = Callable[[str, int, dict], None]
@@ -78,11 +87,14 @@ class TrainConfig:
 
     dataset_dir: a folder written by ``mlkit build-dataset`` (with dataset.json).
     name: model folder name under ``output_dir`` (default: the dataset's name).
-    epochs: head epochs (phase 1), >= 1. fine_tune_epochs: phase-2 epochs (used when
+    epochs: head epochs (phase 1), >= 1; None: 30 on the fast path (cheap there, and what
+    the L2-penalised head needs to converge), 10 otherwise. fine_tune_epochs: phase-2 epochs (used when
     fine_tune_layers > 0). batch_size: images per step (the global batch under a strategy).
     learning_rate / fine_tune_learning_rate: Adam's, per phase. fine_tune_layers: how many
     of the backbone's top layers phase 2 trains (0: no phase 2; MobileNetV2 has 154).
     alpha, image_size, weights, dropout, resize_mode: see ModelSpec / build_classifier.
+    l2: L2 penalty on the classifier's kernel while training (adds l2 * sum(kernel ** 2) to
+    the loss; 0: none); a training term only, not saved with the model.
     seed: seeds every random choice and makes TensorFlow ops deterministic.
     augment: random flip / rotation / zoom / contrast on training images.
     fast: train the head on features computed once (None: whenever augment is off).
@@ -95,7 +107,7 @@ class TrainConfig:
     dataset_dir: Path
     name: str | None = None
     output_dir: Path = Path("models")
-    epochs: int = 10
+    epochs: int | None = None
     fine_tune_epochs: int = 5
     fine_tune_layers: int = 0
     batch_size: int = 32
@@ -105,6 +117,7 @@ class TrainConfig:
     image_size: int = 224
     weights: str = "imagenet"
     dropout: float = 0.2
+    l2: float = 0.1
     resize_mode: str = "squash"
     seed: int = 0
     augment: bool = False
@@ -119,12 +132,19 @@ class TrainConfig:
         return (not self.augment) if self.fast is None else self.fast
 
     @property
+    def head_epochs(self) -> int:
+        """Phase-1 epochs: ``epochs``, or its default for the path taken."""
+        if self.epochs is not None:
+            return self.epochs
+        return FAST_HEAD_EPOCHS if self.use_fast_path else HEAD_EPOCHS
+
+    @property
     def fine_tunes(self) -> bool:
         return self.fine_tune_layers > 0 and self.fine_tune_epochs > 0
 
     def validate(self) -> None:
         for key, low in (("epochs", 1), ("batch_size", 1), ("patience", 1)):
-            if getattr(self, key) < low:
+            if getattr(self, key) is not None and getattr(self, key) < low:
                 raise MlkitError(f"--{key.replace('_', '-')} must be at least {low}, got {getattr(self, key)}")
         for key in ("fine_tune_epochs", "fine_tune_layers"):
             if getattr(self, key) < 0:
@@ -132,6 +152,8 @@ class TrainConfig:
         for key in ("learning_rate", "fine_tune_learning_rate"):
             if not 0 < getattr(self, key) < 10:
                 raise MlkitError(f"--{key.replace('_', '-')} must be a small positive number, got {getattr(self, key)}")
+        if not (0 <= self.l2 < 100):   # also rejects NaN
+            raise MlkitError(f"--l2 must be 0 (no penalty) or a small positive number, got {self.l2}")
         if self.strategy not in STRATEGIES:
             raise MlkitError(f"unknown --strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
         if self.name is not None and (not self.name.strip() or any(c in self.name for c in "/\\") or
@@ -148,6 +170,7 @@ class TrainConfig:
         d = asdict(self)
         d["dataset_dir"], d["output_dir"] = str(self.dataset_dir), str(self.output_dir)
         d["fast"] = self.use_fast_path
+        d["epochs"] = self.head_epochs
         d.pop("progress")
         return d
 
@@ -454,7 +477,7 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
     try:
         with decode_errors_named(all_paths):
             with strategy.scope():
-                model = build_classifier(spec, weights)
+                model = build_classifier(spec, weights, l2=config.l2)
             _check_backbone(run, model)
             probs = None
             if fast:
@@ -473,6 +496,7 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
                 model = _train_end_to_end(run, strategy, spec, model, "fine_tune", train_used, val_files,
                                           class_weight, timings)
             final = keras.Model(model.input, model.output, name=model.name)  # same layers, no optimizer
+            drop_weight_penalties(final)
             t0 = time.perf_counter()
             if probs is None:
                 probs = predict_batches(final, image_dataset(eval_files.paths, spec, batch_size=config.batch_size,
@@ -566,9 +590,11 @@ def _train_head_on_features(run: _Run, strategy, spec: ModelSpec, feats: dict[st
     if len(train_used) != len(train_files):  # oversampling repeats rows
         index = {p: i for i, p in enumerate(train_files.paths)}
         f_train = f_train[[index[p] for p in train_used.paths]]
-    head = _phase_model(run, strategy, "head", lambda: build_head(spec, f_train.shape[1]), cfg.learning_rate)
-    _fit(run, head, "head", cfg.epochs, lambda: dict(x=f_train, y=train_used.labels, batch_size=cfg.batch_size,
-                                                      validation_data=(f_val, val_files.labels), shuffle=True),
+    head = _phase_model(run, strategy, "head", lambda: build_head(spec, f_train.shape[1], cfg.l2),
+                        cfg.learning_rate)
+    _fit(run, head, "head", cfg.head_epochs,
+         lambda: dict(x=f_train, y=train_used.labels, batch_size=cfg.batch_size,
+                      validation_data=(f_val, val_files.labels), shuffle=True),
          class_weight, len(train_used), math.ceil(len(train_used) / cfg.batch_size), timings)
     return head
 
@@ -634,7 +660,7 @@ def _train_end_to_end(run: _Run, strategy, spec: ModelSpec, model, phase: str, t
     train_ds = image_dataset(train_used.paths, spec, labels=train_used.labels, batch_size=cfg.batch_size,
                              shuffle=True, seed=cfg.seed, augment=aug)
     val_ds = image_dataset(val_files.paths, spec, labels=val_files.labels, batch_size=cfg.batch_size)
-    _fit(run, phase_model, phase, cfg.fine_tune_epochs if fine else cfg.epochs,
+    _fit(run, phase_model, phase, cfg.fine_tune_epochs if fine else cfg.head_epochs,
          lambda: dict(x=train_ds, validation_data=val_ds), class_weight, len(train_used),
          math.ceil(len(train_used) / cfg.batch_size), timings)
     return phase_model
