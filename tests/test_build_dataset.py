@@ -255,6 +255,36 @@ def test_every_image_decodes_and_matches_its_manifest_row(built, mirror):
         assert w > h, f"{rel} ({info.image(path.stem).rotation} deg) is not upright: {w}x{h}"
 
 
+def test_exact_duplicates_are_kept_once(tmp_path):
+    """Two ImageIDs whose photos are the same bytes (re-uploads happen in Open Images): the
+    dataset keeps the one planned first, lists the other as its duplicate, and leaves no
+    file for it, so no photo can sit in two splits or count twice."""
+    from toolkit.mirror import start_mirror
+
+    server, info = start_mirror(tmp_path / "mirror", images_per_class={"Hot dog": 12, "Pizza": 12, "Cat": 6})
+    with server:
+        upright = [i for i in info.ids(display_name="Hot dog")
+                   if info.image(i).has_cvdf_copy and info.image(i).rotation in (None, 0)]
+        a, b = upright[0], upright[-1]
+        copy_a = info.root / "cvdf" / info.image(a).split / f"{a}.jpg"
+        copy_b = info.root / "cvdf" / info.image(b).split / f"{b}.jpg"
+        assert copy_a.read_bytes() != copy_b.read_bytes()
+        shutil.copyfile(copy_a, copy_b)  # b now serves a's photo
+        build = run_build(server, make_config(info, tmp_path / "data", tmp_path / "cache", negatives=12))
+    rows = build.by_id
+    assert {rows[a]["status"], rows[b]["status"]} == {"ok", "duplicate"}, (rows[a], rows[b])
+    kept, dropped = (a, b) if rows[a]["status"] == "ok" else (b, a)
+    assert rows[dropped]["reason"] == kept
+    assert build.result.duplicates == 1
+    on_disk = {p.stem: p for p in build.root.glob("*/*/*.jpg")}
+    assert kept in on_disk and dropped not in on_disk
+    assert len(on_disk) == sum(1 for r in build.rows if r["status"] == "ok")
+    md5s = [hashlib.md5(p.read_bytes()).hexdigest() for p in on_disk.values()]
+    assert len(md5s) == len(set(md5s))  # every photo once
+    counted = json.loads((build.root / "dataset.json").read_text())["counts"]
+    assert sum(n for by_split in counted.values() for n in by_split.values()) == len(on_disk)
+
+
 def test_rotation_column_is_applied_clockwise(built, mirror):
     _, info = mirror
     rotated = [r for r in built.ok if info.image(r["ImageID"]).rotation in (90, 180, 270)
