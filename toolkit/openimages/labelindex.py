@@ -74,18 +74,9 @@ class _Chunk:
     codes: np.ndarray       # index into keys (fast path) or names (general path)
     key_len: np.ndarray | None  # fast path: uint8, the MID's length per key
     conf: np.ndarray        # uint8, confidence x 100
-    local_counts: np.ndarray | None = None  # rows with Confidence 1 per code
-    runs_sorted: bool = False                # run_ids strictly increasing
-
-    def finish(self) -> _Chunk:
-        """Per-label counts and run order, worked out in the worker so the collecting process
-        stays light (the compiled scanner finds them on the way: nothing left to do)."""
-        if self.local_counts is not None:
-            return self
-        n_codes = len(self.names) if self.names is not None else (self.keys.size if self.keys is not None else 0)
-        self.local_counts = np.bincount(self.codes[self.conf == 100], minlength=n_codes).astype(np.int64)
-        self.runs_sorted = bool(np.all(self.run_ids[1:] > self.run_ids[:-1]))
-        return self
+    # worked out in the worker, so the collecting process stays light:
+    local_counts: np.ndarray  # int64: rows with Confidence 1 per code
+    runs_sorted: bool         # run_ids strictly increasing
 
     @property
     def rows(self) -> int:
@@ -154,10 +145,13 @@ def _parse_general(buf: bytes, column_names: list[str]) -> _Chunk:
     if np.isnan(conf).any() or (conf < 0).any() or (conf > 1).any():
         raise MlkitError("malformed labels CSV: Confidence must be a number between 0 and 1")
     run_of_row, run_ids = _runs(ids)
-    return _Chunk(run_of_row=run_of_row, run_ids=run_ids, keys=None, key_bytes=None,
-                  names=enc.dictionary.to_pylist(),
-                  codes=enc.indices.to_numpy(zero_copy_only=False), key_len=None,
-                  conf=np.rint(conf * 100).astype(np.uint8))
+    names = enc.dictionary.to_pylist()
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    conf = np.rint(conf * 100).astype(np.uint8)
+    return _Chunk(run_of_row=run_of_row, run_ids=run_ids, keys=None, key_bytes=None, names=names, codes=codes,
+                  key_len=None, conf=conf,
+                  local_counts=np.bincount(codes[conf == 100], minlength=len(names)).astype(np.int64),
+                  runs_sorted=bool(np.all(run_ids[1:] > run_ids[:-1])))
 
 
 def _is_hex16(s: object) -> bool:
@@ -216,11 +210,11 @@ def _parse_range(path: str, start: int, end: int, columns: list[str], canonical:
         got += 1
     buf[got:got + 16] = 0
     if got == 0 or (got < 64 and not bytes(buf[:got]).strip()):
-        return _empty_chunk().finish()
+        return _empty_chunk()
     chunk = _parse_fast(buf, got) if canonical else None
     if chunk is None:
         chunk = _parse_general(bytes(buf[:got]), columns)
-    return chunk.finish()
+    return chunk
 
 
 _READ_BUFFER: list[np.ndarray] = []
@@ -236,7 +230,8 @@ def _read_buffer(n: int) -> np.ndarray:
 def _empty_chunk() -> _Chunk:
     return _Chunk(run_of_row=np.zeros(0, np.uint32), run_ids=np.zeros(0, np.uint64), keys=None, key_bytes=None,
                   names=[],
-                  codes=np.zeros(0, np.int64), key_len=None, conf=np.zeros(0, np.uint8))
+                  codes=np.zeros(0, np.int64), key_len=None, conf=np.zeros(0, np.uint8),
+                  local_counts=np.zeros(0, np.int64), runs_sorted=True)
 
 
 # ---------------------------------------------------------------------------- the index

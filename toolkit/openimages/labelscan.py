@@ -4,8 +4,8 @@ A row is ``<16 hex digits>,<Source>,<LabelName>,<0|1>`` ending in ``\\n`` or ``\
 (the official human-verified label files). ``scan`` reads a chunk of such rows once and
 returns, per row, its run number (consecutive rows of one image form a run), a label
 code local to the chunk, and the confidence; per run, the ImageID as an integer; per
-label code, the label's exact bytes (as two little-endian words) and where it first
-appears. Anything else (quotes, other column orders, fractional scores, over-long
+label code, the label's exact bytes (as two little-endian words and a length) and its
+Confidence 1 rows. Anything else (quotes, other column orders, fractional scores, over-long
 labels) makes it return a negative status, and the caller uses the general CSV path.
 """
 
@@ -30,7 +30,7 @@ for _i, _c in enumerate(b"ABCDEF"):
 
 
 @njit(cache=True, nogil=True)
-def scan(a, size, hex_value, run_of_row, run_ids, codes, conf, keys, key_pos, key_len, table, positives, ascending):
+def scan(a, size, hex_value, run_of_row, run_ids, codes, conf, keys, key_len, table, positives, ascending):
     """Scan ``a[:size]`` (``a`` has 16 spare bytes after it).
 
     Output arrays are preallocated by the caller (rows <= size // 20 + 1); ``keys`` is
@@ -70,9 +70,7 @@ def scan(a, size, hex_value, run_of_row, run_ids, codes, conf, keys, key_pos, ke
                 value = (value << np.uint64(4)) | np.uint64(h & 15)
             if bad < 0:
                 return NOT_CANONICAL, rows, runs, n_codes
-            if runs > 0 and value == run_ids[runs - 1]:
-                pass
-            else:
+            if runs == 0 or value != run_ids[runs - 1]:  # the same ID in other letter case: same run
                 if runs > 0 and value < run_ids[runs - 1]:
                     in_order = 0
                 run_ids[runs] = value
@@ -126,7 +124,6 @@ def scan(a, size, hex_value, run_of_row, run_ids, codes, conf, keys, key_pos, ke
                 table[slot] = code
                 keys[code, 0] = w0
                 keys[code, 1] = w1
-                key_pos[code] = start
                 key_len[code] = length
                 n_codes += 1
                 break
@@ -161,17 +158,16 @@ def _buffer(name: str, n: int, dtype) -> np.ndarray:
 def scan_chunk(buf: np.ndarray, size: int):
     """Run ``scan`` into scratch outputs; None when the rows are not canonical.
 
-    Returns fresh arrays (run_of_row, run_ids, codes, conf, key0, key1, key_len, positives) and
-    whether the runs ascend by ImageID: each label's
-    bytes are key0 and key1 (little-endian words) cut to key_len; the collecting process
-    decodes only the labels it has not seen before."""
+    Returns fresh arrays (run_of_row, run_ids, codes, conf, key0, key1, key_len, positives)
+    and whether the runs ascend by ImageID. A label's bytes are key0 and key1 (little-endian
+    words) cut to key_len: the collecting process decodes (``key_name``) only the labels it
+    has not seen before."""
     cap = size // 20 + 1
     run_of_row = _buffer("run_of_row", cap, np.uint32)
     run_ids = _buffer("run_ids", cap, np.uint64)
     codes = _buffer("codes", cap, np.int16)
     conf = _buffer("conf", cap, np.uint8)
     keys = _buffer("keys", 2 * MAX_CODES, np.uint64).reshape(MAX_CODES, 2)
-    key_pos = _buffer("key_pos", MAX_CODES, np.int64)
     key_len = _buffer("key_len", MAX_CODES, np.int64)
     table = _buffer("table", 1 << TABLE_BITS, np.int16)
     table.fill(-1)
@@ -179,7 +175,7 @@ def scan_chunk(buf: np.ndarray, size: int):
     positives.fill(0)
     ascending = _buffer("ascending", 1, np.uint8)
     status, rows, runs, n_codes = scan(buf, size, HEX_VALUE, run_of_row, run_ids, codes, conf, keys,
-                                       key_pos, key_len, table, positives, ascending)
+                                       key_len, table, positives, ascending)
     if status != OK:
         return None
     return (run_of_row[:rows].copy(), run_ids[:runs].copy(), codes[:rows].copy(), conf[:rows].copy(),
