@@ -192,10 +192,11 @@ def latency_ms(runner, pixels: np.ndarray, runs: int = LATENCY_RUNS) -> float:
     return statistics.median(times)
 
 
-def run_reference(keras_path: Path, card: ModelCard, images: ValidationImages) -> Reference:
+def run_reference(keras_path: Path, card: ModelCard, images: ValidationImages, runner=None) -> Reference:
+    """The Keras model's answers on ``images`` (``runner``: a KerasRunner already holding it)."""
     from .predict import KerasRunner
 
-    runner = KerasRunner(keras_path, card)
+    runner = runner or KerasRunner(keras_path, card)
     probs = runner.predict(images.pixels)
     return Reference(path=keras_path, probs=probs, accuracy=_accuracy(probs, images.labels, card),
                      latency_ms=latency_ms(runner, images.pixels), size_bytes=file_size(keras_path))
@@ -230,7 +231,7 @@ def open_export(path: Path, card: ModelCard):
         from .export.tflite_runtime import TFLiteRunner
 
         runner = TFLiteRunner(path, card)
-        return runner, "TFLite", tflite_precision(path)
+        return runner, "TFLite", runner.precision
     if suffix == ".keras":
         raise MlkitError(f"{path} is the Keras model itself: validate an exported file "
                          "(.mlmodel, .mlpackage or .tflite) against it")
@@ -242,16 +243,9 @@ def tflite_precision(path: Path) -> str:
     """fp32 / fp16 / int8 / dynamic, read from the tensors of a .tflite file."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_path=str(path))
-    inp = interp.get_input_details()[0]["dtype"]
-    if inp in (np.uint8, np.int8):
-        return "int8"
-    dtypes = {d["dtype"] for d in interp.get_tensor_details()}
-    if np.float16 in dtypes:
-        return "fp16"
-    if np.int8 in dtypes:
-        return "dynamic"
-    return "fp32"
+    from .export.tflite_runtime import interpreter_precision
+
+    return interpreter_precision(Interpreter(model_path=str(path)))
 
 
 def tolerance_for(precision: str) -> Tolerance:

@@ -116,10 +116,13 @@ def export_model(model: Path | str, options: ExportOptions | None = None,
 
     # Read the images first: a missing dataset fails before minutes of conversion.
     images = val.validation_images(card, options.data_dir, options.samples) if options.validate else None
+    from ..predict import KerasRunner
+
+    keras = KerasRunner(keras_path, card)   # loaded once: both converters and the reference use it
     report = ExportReport(model_dir=keras_path.parent)
     if coreml_out is not None:
         report.exports.append(export_coreml(keras_path, coreml_out, name=name, fmt=options.coreml_format,
-                                            precision=options.precision, log=say))
+                                            precision=options.precision, log=say, keras_model=keras.model))
         say(f"Wrote {coreml_out}")
     if tflite_out is not None:
         from .tflite import export_tflite
@@ -127,11 +130,11 @@ def export_model(model: Path | str, options: ExportOptions | None = None,
         calibration = calibration_images(card, options.data_dir) if quantize == "int8" else None
         say(f"Converting {keras_path} to TFLite ({quantize}) ...")
         report.exports.append(export_tflite(keras_path, card, tflite_out, quantize=quantize,
-                                            calibration=calibration))
+                                            calibration=calibration, keras_model=keras.model))
         say(f"Wrote {tflite_out}")
     if options.validate:
         say(f"Validating against Keras on {images.source} ...")
-        reference = val.run_reference(keras_path, card, images)
+        reference = val.run_reference(keras_path, card, images, runner=keras)
         precision_of = {coreml_out: options.precision, tflite_out: quantize}
         rows = [val.compare(e.path, card, images, reference, precision_of.get(Path(e.path)))
                 for e in report.exports]

@@ -103,7 +103,7 @@ def find_keras_model(model: Path | str) -> tuple[Path, ModelCard]:
 
 def export_coreml(model: Path | str, out_path: Path | str | None = None, *, name: str | None = None,
                   fmt: str = "neuralnetwork", precision: str = "fp32",
-                  log: Callable[[str], None] | None = None) -> CoreMLExport:
+                  log: Callable[[str], None] | None = None, keras_model=None) -> CoreMLExport:
     """Convert a trained model (``models/<name>/`` or its ``model.keras``) to Core ML.
 
     ``out_path`` defaults to ``<model folder>/<Name>.mlmodel`` (or ``.mlpackage``). The file
@@ -123,9 +123,10 @@ def export_coreml(model: Path | str, out_path: Path | str | None = None, *, name
         say(f"note: Xcode names the generated class after the file ({out.stem}), not --name ({name})")
 
     t0 = time.perf_counter()
-    from ..model import load_keras_model
+    if keras_model is None:   # export_model passes the one it loaded
+        from ..model import load_keras_model
 
-    keras_model = load_keras_model(keras_path)
+        keras_model = load_keras_model(keras_path)
     say(f"Converting {keras_path} to Core ML ({fmt}, {precision}) ...")
     mlmodel, notes = _convert(keras_model, card, fmt, precision)
     _describe(mlmodel, card, name, fmt, precision, keras_path)

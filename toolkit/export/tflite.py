@@ -83,7 +83,7 @@ class TFLiteExport:
 
 def export_tflite(keras_path: Path | str, card: ModelCard, out_path: Path | str, quantize: str = "none",
                   calibration: np.ndarray | None = None, progress: bool = False,
-                  embed: bool | None = None) -> TFLiteExport:
+                  embed: bool | None = None, keras_model=None) -> TFLiteExport:
     """Convert ``keras_path`` to ``out_path`` (a ``.tflite``) and write ``labels.txt`` beside it.
 
     card: the model's ``model.json`` (labels, input size, dataset) -- the source of every
@@ -92,6 +92,8 @@ def export_tflite(keras_path: Path | str, card: ModelCard, out_path: Path | str,
     calibration: int8 only: (N, size, size, 3) float32 RGB pixels 0..255 from the
         training data (a hundred or so is plenty); every image is used.
     progress: say each stage on stderr.
+    keras_model: the model at ``keras_path``, already loaded and checked against ``card``
+        (None: load it here).
     embed: True: embed the metadata (MlkitError where tflite-support is missing);
         False: write the ``<name>.tflite.json`` side file instead; None: embed where
         tflite-support works, else the side file (the result says so in ``metadata_note``).
@@ -111,16 +113,13 @@ def export_tflite(keras_path: Path | str, card: ModelCard, out_path: Path | str,
     else:
         reason = "the side file was asked for"
 
-    from ..model import load_keras_model
-
     say = _say if progress else (lambda _m: None)
-    say(f"Loading {keras_path}")
-    model = load_keras_model(keras_path)
-    shape = tuple(model.input_shape[1:])
-    if shape != card.spec.input_shape or model.output_shape[-1] != len(card.spec.labels):
-        raise MlkitError(f"{keras_path} takes {shape} and gives {model.output_shape[-1]} classes, but model.json "
-                         f"says {card.spec.input_shape} and {len(card.spec.labels)} labels: keep each model.json "
-                         "with its model")
+    if keras_model is None:
+        from ..predict import KerasRunner   # loads the model and checks it against model.json
+
+        say(f"Loading {keras_path}")
+        keras_model = KerasRunner(keras_path, card).model
+    model = keras_model
     say(f"Converting to TFLite ({quantize}"
         f"{f', calibrating on {len(pixels)} images' if pixels is not None else ''}) ...")
     t0 = time.perf_counter()

@@ -135,7 +135,24 @@ class TFLiteRunner:
             return raw.astype(np.float32, copy=False)
         return ((raw.astype(np.float32) - info.zero_point) * info.scale).astype(np.float32)
 
+    @property
+    def precision(self) -> str:
+        """fp32 / fp16 / int8 / dynamic, read from the file's tensors."""
+        return interpreter_precision(self._interp)
+
     def describe(self) -> dict[str, Any]:
         """File, runtime and tensor facts, for a validation table or ``--json``."""
         return {"file": str(self.path), "runtime": self.runtime, "input": self.input_details.to_json(),
                 "output": self.output_details.to_json()}
+
+
+def interpreter_precision(interp) -> str:
+    """fp32 / fp16 / int8 / dynamic, read from the tensors of a loaded LiteRT interpreter."""
+    if interp.get_input_details()[0]["dtype"] in (np.uint8, np.int8):
+        return "int8"
+    dtypes = {d["dtype"] for d in interp.get_tensor_details()}
+    if np.float16 in dtypes:
+        return "fp16"
+    if np.int8 in dtypes:
+        return "dynamic"
+    return "fp32"
