@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from http.client import HTTPException, IncompleteRead
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
-from urllib.request import getproxies, proxy_bypass
 
+import requests
 import urllib3
 from PIL import Image, ImageFile, ImageOps, ImageStat
 from urllib3.exceptions import ConnectTimeoutError, LocationValueError, NewConnectionError, ReadTimeoutError
@@ -291,13 +291,13 @@ class _Downloader:
         # failed), and _fetch follows redirects by itself (the chain is where Flickr's
         # "photo unavailable" shows).
         self._pool_kw: dict[str, object] = dict(
-            maxsize=options.workers, block=False, retries=False,
+            num_pools=16, maxsize=options.workers, block=False, retries=False,
             timeout=urllib3.Timeout(connect=options.connect_timeout, read=options.read_timeout),
             # Images are never worth compressing; identity keeps the Content-Length check exact.
             headers={"User-Agent": options.user_agent, "Accept-Encoding": "identity"},
             **_ca_settings(),
         )
-        self.http = urllib3.PoolManager(num_pools=16, **self._pool_kw)
+        self.http = urllib3.PoolManager(**self._pool_kw)
         self._lock = threading.Lock()
         self._routes: dict[tuple[str, str], urllib3.PoolManager] = {}  # (scheme, netloc) -> manager
         self._proxy_managers: dict[str, urllib3.PoolManager] = {}      # proxy URL -> manager
@@ -313,7 +313,7 @@ class _Downloader:
             return manager
         if parts.scheme not in ("http", "https"):
             raise _Failure("connection_error", False, f"{url} is not an http(s) URL")
-        proxy = _environ_proxy(parts.scheme, parts.netloc)
+        proxy = _environ_proxy(url)
         with self._lock:
             manager = self.http if proxy is None else self._proxy_managers.get(proxy)
             if manager is None:
@@ -444,7 +444,6 @@ class _Downloader:
         declared = resp.headers.get("Content-Length")
         expected = int(declared) if declared and declared.isdigit() else None
         chunks = []
-        received = 0
         try:
             while True:
                 if self.stop.is_set():
@@ -453,14 +452,14 @@ class _Downloader:
                 if not chunk:
                     break
                 chunks.append(chunk)
-                received += len(chunk)
         except (urllib3.exceptions.HTTPError, HTTPException, OSError) as e:
             if self.stop.is_set():
                 raise _Cancelled from e
             raise _classify(e) from e
-        if expected is not None and received != expected:
-            raise _Failure("truncated", True, f"received {received} of {expected} bytes")
-        return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), expected is not None
+        body = b"".join(chunks)   # one chunk: that very object, no copy
+        if expected is not None and len(body) != expected:
+            raise _Failure("truncated", True, f"received {len(body)} of {expected} bytes")
+        return body, expected is not None
 
     # -- verification and processing -------------------------------------------------
 
@@ -487,16 +486,12 @@ class _Downloader:
             if raw.digest() != _b64_digest(source.md5_b64):
                 got = base64.b64encode(raw.digest()).decode()
                 raise _Failure("md5_mismatch", True, f"MD5 {got}, expected {source.md5_b64}")
-        if keep:
-            verified = _Verified(body, width, height)
-        else:
-            try:
-                verified = _process(img, body, job, self.opt)
-            except (OSError, ValueError, TypeError) as e:
-                raise _Failure("not_an_image", False, f"cannot process: {e}") from e
-        if verified.data is body:  # written as it came: its MD5 is the one just checked
-            verified.md5 = digest
-        return verified
+        if keep:  # written as it came: its MD5 is the one just checked, if any
+            return _Verified(body, width, height, digest)
+        try:
+            return _process(img, job, self.opt)
+        except (OSError, ValueError, TypeError) as e:
+            raise _Failure("not_an_image", False, f"cannot process: {e}") from e
 
     # -- disk ------------------------------------------------------------------------
 
@@ -597,11 +592,11 @@ def _classify(e: BaseException) -> _Failure:
     return _Failure("connection_error", True, message)
 
 
-def _environ_proxy(scheme: str, netloc: str) -> str | None:
-    """The proxy URL the environment names for this scheme and host, or None."""
-    proxies = getproxies()
-    proxy = proxies.get(scheme) or proxies.get("all")
-    if not proxy or proxy_bypass(netloc.rpartition("@")[2]):
+def _environ_proxy(url: str) -> str | None:
+    """The proxy URL the environment names for ``url`` (requests' own reading of HTTP_PROXY,
+    HTTPS_PROXY, ALL_PROXY and NO_PROXY, as the metadata downloads use), or None."""
+    proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+    if not proxy:
         return None
     return proxy if "://" in proxy else f"http://{proxy}"
 
@@ -613,22 +608,16 @@ def _proxy_manager(proxy: str, pool_kw: dict[str, object]) -> urllib3.PoolManage
         except ImportError:
             raise _Failure("connection_error", False,
                            f"the proxy {proxy} is SOCKS, which needs PySocks: pip install pysocks") from None
-        return SOCKSProxyManager(proxy, num_pools=16, **pool_kw)  # type: ignore[arg-type]
+        return SOCKSProxyManager(proxy, **pool_kw)  # type: ignore[arg-type]
     auth = urllib3.util.parse_url(proxy).auth
     proxy_headers = urllib3.make_headers(proxy_basic_auth=unquote(auth)) if auth else None
-    return urllib3.ProxyManager(proxy, num_pools=16, proxy_headers=proxy_headers, **pool_kw)  # type: ignore[arg-type]
+    return urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **pool_kw)  # type: ignore[arg-type]
 
 
 def _ca_settings() -> dict[str, str]:
-    """The CAs that verify HTTPS: the bundle REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE names,
-    else certifi's (what requests uses), else the system's."""
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if not bundle:
-        try:
-            import certifi
-        except ImportError:
-            return {}
-        bundle = certifi.where()
+    """The CAs that verify HTTPS, as requests picks them: the bundle REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE names, else requests' own (certifi's)."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or requests.certs.where()
     return {"ca_cert_dir": bundle} if os.path.isdir(bundle) else {"ca_certs": bundle}
 
 
@@ -747,13 +736,11 @@ def _looks_like_placeholder(img: Image.Image, url: str) -> bool:
     return ImageStat.Stat(gray).stddev[0] < 12.0 or dominant >= 0.9
 
 
-def _process(img: Image.Image, body: bytes, job: DownloadJob, opt: DownloadOptions) -> _Verified:
-    """Orientation, rotation, crop, resize, RGB, JPEG: deterministic for the same bytes."""
-    fmt = img.format
-    changed = False
+def _process(img: Image.Image, job: DownloadJob, opt: DownloadOptions) -> _Verified:
+    """Orientation, rotation, crop, resize, RGB, JPEG: deterministic for the same bytes.
+    Only for images ``_keeps_bytes`` turned down: the result is always a new JPEG."""
     if _orientation(img) != 1:
         img = ImageOps.exif_transpose(img)
-        changed = True
 
     rotation = float(job.rotation or 0.0) % 360.0
     if rotation:
@@ -763,23 +750,17 @@ def _process(img: Image.Image, body: bytes, job: DownloadJob, opt: DownloadOptio
             img = img.transpose(quarter)
         else:
             img = img.rotate(-rotation, resample=Image.Resampling.BICUBIC, expand=True)
-        changed = True
 
     if job.crop is not None:
         box = _crop_box(job.crop, img.width, img.height)
         if box != (0, 0, img.width, img.height):
             img = img.crop(box)
-            changed = True
 
     if opt.max_size is not None and max(img.size) > opt.max_size:
         scale = opt.max_size / max(img.size)
         size = (max(1, min(opt.max_size, round(img.width * scale))),
                 max(1, min(opt.max_size, round(img.height * scale))))
         img = img.resize(size, Image.Resampling.LANCZOS)
-        changed = True
-
-    if fmt == "JPEG" and img.mode == "RGB" and not changed:  # the served bytes, as they are
-        return _Verified(body, img.width, img.height)
 
     icc = img.info.get("icc_profile")
     if img.mode != "RGB":

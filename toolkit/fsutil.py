@@ -4,27 +4,39 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 
-def atomic_write(path: Path | str, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, fsync it, then rename it onto
-    ``path``. A crash or kill at any point leaves ``path`` as it was."""
+@contextmanager
+def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
+    """A temporary path beside ``path`` (``suffix`` after its name, for writers that go by
+    it) to write the new file to. When the block ends normally, the file is fsynced, given
+    the usual permissions and renamed onto ``path``; when it raises, the file is removed. A
+    crash or kill at any point leaves ``path`` as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        usual_permissions(Path(tmp))
+        usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path | str, write: Callable[[IO[bytes]], None]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, then put it in place (see
+    ``atomic_path``)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
@@ -40,10 +52,24 @@ def usual_permissions(path: Path | str) -> None:
     creates (0666 / 0777 minus the umask): ``tempfile`` makes its files 0600 and its folders
     0700, which would leave a model that Xcode, Android Studio or a teammate cannot read."""
     path = Path(path)
-    umask = os.umask(0)
-    os.umask(umask)
+    umask = _umask()
     if path.is_dir():
         for p in [path, *path.rglob("*")]:
             p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)
     else:
         path.chmod(0o666 & ~umask)
+
+
+def _umask() -> int:
+    """The process's umask. Linux shows it in /proc; elsewhere it can only be read by setting
+    it, which for a moment gives files other threads create meanwhile wider permissions."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return umask

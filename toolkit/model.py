@@ -23,14 +23,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import MlkitError
-from .fsutil import usual_permissions
+from .fsutil import atomic_path
 from .model_spec import NORM_OFFSET, NORM_SCALE, ModelSpec
 
 BACKBONE_LAYER = "mobilenet_v2"
@@ -271,23 +270,13 @@ def copy_head(head, model) -> None:
 def save_keras(model, path: Path | str) -> Path:
     """``model.save`` made atomic: written beside ``path`` and renamed onto it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent)
-    os.close(fd)
-    try:
-        os.unlink(tmp)  # Keras refuses some existing files; it creates its own
+    with atomic_path(path, suffix) as tmp:
+        tmp.unlink()  # Keras refuses some existing files; it creates its own
         if suffix == ".weights.h5":
-            model.save_weights(tmp)
+            model.save_weights(str(tmp))
         else:
-            model.save(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        usual_permissions(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            model.save(str(tmp))
     return path
 
 
