@@ -119,6 +119,28 @@ def split_files(info: DatasetInfo, split: str, *, require_all_classes: bool = Tr
     return SplitFiles(split, paths, np.asarray(labels, dtype=np.int64))
 
 
+def model_split(dataset: dict, labels: Sequence[str], data_dir: Path | str | None, split: str,
+                purpose: str) -> tuple[DatasetInfo, SplitFiles]:
+    """(dataset, images of its ``split``) for running a model: ``data_dir``, or (None) the
+    dataset the model was trained on (``dataset``: model.json's record of it), checked to
+    have the model's ``labels`` in the same order. ``purpose`` names the command in the
+    errors ("evaluate", "validate")."""
+    if data_dir is None:
+        recorded = dataset.get("path")
+        if not recorded:
+            raise MlkitError("model.json does not say which dataset the model was trained on; give --data DIR "
+                             "(a dataset folder written by `mlkit build-dataset`)")
+        data_dir = Path(recorded)
+        if not data_dir.is_dir():
+            raise MlkitError(f"the model's dataset {data_dir} is not here ({purpose} uses its {split} images); "
+                             "give --data DIR with a dataset of the same classes")
+    info = read_dataset(data_dir)
+    if info.classes != list(labels):
+        raise MlkitError(f"the dataset {info.path} has classes {info.classes}, the model {list(labels)}: "
+                         f"{purpose} on a dataset with the same classes in the same order")
+    return info, split_files(info, split, require_all_classes=False)
+
+
 def oversample(files: SplitFiles, info: DatasetInfo) -> SplitFiles:
     """Repeat each training image of a class ``repeat`` times (``--balance oversample``)."""
     reps = np.array([info.repeat.get(c, 1) for c in info.classes])[files.labels]

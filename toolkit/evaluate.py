@@ -87,7 +87,7 @@ def evaluate(model_path: Path | str, data_dir: Path | str | None = None, split: 
              target_precision: float | None = None, batch_size: int = 32) -> EvalResult:
     """Run the model on every image of ``split`` of ``data_dir`` (default: the dataset it was
     trained on, as recorded in model.json) and score it."""
-    from .data import check_image_files, decode_errors_named, image_dataset, read_dataset, split_files
+    from .data import check_image_files, decode_errors_named, image_dataset, model_split
     from .predict import open_runner
 
     if target_precision is not None and not 0 < target_precision <= 1:
@@ -96,16 +96,7 @@ def evaluate(model_path: Path | str, data_dir: Path | str | None = None, split: 
         raise MlkitError(f"--batch-size must be at least 1, got {batch_size}")
     runner = open_runner(model_path)
     spec = runner.card.spec
-    if data_dir is None:
-        recorded = runner.card.dataset.get("path")
-        if not recorded:
-            raise MlkitError("model.json does not say which dataset the model was trained on; give --data DIR")
-        data_dir = Path(recorded)
-    info = read_dataset(data_dir)
-    if info.classes != spec.labels:
-        raise MlkitError(f"the dataset {info.path} has classes {info.classes}, the model {spec.labels}: "
-                         "evaluate on a dataset with the same classes in the same order")
-    files = split_files(info, split, require_all_classes=False)
+    info, files = model_split(runner.card.dataset, spec.labels, data_dir, split, "evaluate")
     check_image_files(files.paths)
     ds = image_dataset(files.paths, spec, batch_size=batch_size, cache=False)
     with decode_errors_named(files.paths):

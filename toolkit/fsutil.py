@@ -47,6 +47,14 @@ def atomic_write_text(path: Path | str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def path_size(path: Path | str) -> int:
+    """Bytes of a file, or of every file in a folder (an .mlpackage is a folder)."""
+    path = Path(path)
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
+
+
 def usual_permissions(path: Path | str) -> None:
     """Give a finished file or folder (recursively) the permissions of anything else the user
     creates (0666 / 0777 minus the umask): ``tempfile`` makes its files 0600 and its folders

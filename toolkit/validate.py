@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MlkitError
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, path_size
 from .model_spec import KERAS_FILE, ModelCard, read_model_card
 
 VALIDATION_JSON = "validation.json"
@@ -133,24 +133,11 @@ def validation_images(card: ModelCard, data_dir: Path | str | None = None, sampl
     """Up to ``samples`` images of ``split`` of the model's dataset (or ``data_dir``), read
     and resized exactly as in training. The subset is stratified and seeded, so the same
     call picks the same images."""
-    from .data import load_images, read_dataset, split_files
+    from .data import load_images, model_split
 
     if samples is not None and samples < 1:
         raise MlkitError(f"--samples must be at least 1, got {samples}")
-    if data_dir is None:
-        recorded = card.dataset.get("path")
-        if not recorded:
-            raise MlkitError("model.json does not say which dataset the model was trained on; give --data DIR "
-                             "(a dataset folder written by `mlkit build-dataset`)")
-        data_dir = Path(recorded)
-        if not data_dir.is_dir():
-            raise MlkitError(f"the model's dataset {data_dir} is not here (validation runs the export on its "
-                             f"{split} images); give --data DIR with a dataset of the same classes")
-    info = read_dataset(data_dir)
-    if info.classes != list(card.spec.labels):
-        raise MlkitError(f"the dataset {info.path} has classes {info.classes}, the model {card.spec.labels}: "
-                         "validate on a dataset with the same classes in the same order")
-    files = split_files(info, split, require_all_classes=False)
+    info, files = model_split(card.dataset, card.spec.labels, data_dir, split, "validate")
     idx = np.arange(len(files))
     if samples is not None and samples < len(files):
         idx = _stratified(files.labels, samples, seed)
@@ -199,7 +186,7 @@ def run_reference(keras_path: Path, card: ModelCard, images: ValidationImages, r
     runner = runner or KerasRunner(keras_path, card)
     probs = runner.predict(images.pixels)
     return Reference(path=keras_path, probs=probs, accuracy=_accuracy(probs, images.labels, card),
-                     latency_ms=latency_ms(runner, images.pixels), size_bytes=file_size(keras_path))
+                     latency_ms=latency_ms(runner, images.pixels), size_bytes=path_size(keras_path))
 
 
 def _accuracy(probs: np.ndarray, labels: np.ndarray, card: ModelCard) -> float | None:
@@ -211,11 +198,6 @@ def _accuracy(probs: np.ndarray, labels: np.ndarray, card: ModelCard) -> float |
     return float((decide(probs[known], card.spec) == labels[known]).mean())
 
 
-def file_size(path: Path) -> int:
-    path = Path(path)
-    if path.is_dir():
-        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return path.stat().st_size
 
 
 def open_export(path: Path, card: ModelCard):
@@ -282,7 +264,7 @@ def compare(path: Path, card: ModelCard, images: ValidationImages, reference: Re
     return ValidationRow(
         file=str(path), kind=kind, precision=precision, runtime=getattr(runner, "runtime", "LiteRT"),
         samples=len(ref), max_abs_diff=float(diff.max(initial=0.0)), mean_abs_diff=float(diff.mean()) if diff.size else 0.0,
-        agreement=agreement, accuracy=accuracy, keras_accuracy=reference.accuracy, size_bytes=file_size(path),
+        agreement=agreement, accuracy=accuracy, keras_accuracy=reference.accuracy, size_bytes=path_size(path),
         latency_ms=latency_ms(runner, images.pixels), tolerance=tol.describe(), valid=not problems,
         problems=problems)
 

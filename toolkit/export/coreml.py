@@ -35,8 +35,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import MlkitError
-from ..fsutil import usual_permissions
-from ..model_spec import KERAS_FILE, ModelCard, read_model_card
+from ..fsutil import path_size, usual_permissions
+from ..model_spec import ModelCard, read_model_card
 
 FORMATS = ("neuralnetwork", "mlprogram")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -90,15 +90,13 @@ def check_model_name(name: str) -> str:
 
 def find_keras_model(model: Path | str) -> tuple[Path, ModelCard]:
     """``models/<name>/`` or its ``model.keras`` -> (the .keras file, its model.json)."""
-    p = Path(model)
-    if not p.exists():
-        raise MlkitError(f"{p} does not exist: give a model folder written by `mlkit train` (models/<name>) "
-                         "or the model.keras in it")
-    card = read_model_card(p)
-    keras_path = p / card.files.get("keras", KERAS_FILE) if p.is_dir() else p
+    from ..predict import resolve_model_file
+
+    keras_path = resolve_model_file(model)
     if keras_path.suffix.lower() != ".keras" or not keras_path.is_file():
-        raise MlkitError(f"{p} is not a Keras model (.keras): export reads the model.keras written by `mlkit train`")
-    return keras_path, card
+        raise MlkitError(f"{model} is not a Keras model (.keras): export reads the model.keras written by "
+                         "`mlkit train`")
+    return keras_path, read_model_card(keras_path)
 
 
 def export_coreml(model: Path | str, out_path: Path | str | None = None, *, name: str | None = None,
@@ -131,7 +129,7 @@ def export_coreml(model: Path | str, out_path: Path | str | None = None, *, name
     mlmodel, notes = _convert(keras_model, card, fmt, precision)
     _describe(mlmodel, card, name, fmt, precision, keras_path)
     _save_atomically(mlmodel, out)
-    return CoreMLExport(path=out, name=name, format=fmt, precision=precision, size_bytes=_size(out),
+    return CoreMLExport(path=out, name=name, format=fmt, precision=precision, size_bytes=path_size(out),
                         seconds=time.perf_counter() - t0, warnings=notes)
 
 
@@ -297,10 +295,6 @@ def _save_atomically(mlmodel, out: Path) -> None:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return path.stat().st_size
 
 
 def _first_line(exc) -> str:
