@@ -136,6 +136,13 @@ def enum_raw_values(path: Path, enum_name: str) -> dict[str, str]:
     return out
 
 
+def enum_cases(path: Path, enum_name: str) -> list[str]:
+    """The case names of the enum ``enum_name`` in ``path``, in order, raw values or not."""
+    body = _single_type(path, enum_name).child_by_field_name("body")
+    return [name.text.decode() for entry in body.children if entry.type == "enum_entry"
+            for name in entry.children_by_field_name("name")]
+
+
 def dictionary_constant(path: Path, property_name: str) -> dict[str, str]:
     """The ``[String: String]`` literal assigned to the property ``property_name``."""
     for node in walk(parse_swift(path.read_bytes()).root_node):
