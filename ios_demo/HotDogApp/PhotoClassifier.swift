@@ -137,7 +137,9 @@ extension ModelDescription.FeatureType {
         case .dictionary: self = .dictionary
         case .sequence: self = .sequence
         case .invalid: self = .invalid
-        @unknown default: self = .invalid  // .state (iOS 18) and later kinds: not an image classifier's
+        // .state (iOS 18 SDKs) and any later kind: none is an image classifier's. `default`,
+        // not `@unknown default`, which would warn about .state with newer SDKs.
+        default: self = .invalid
         }
     }
 }
