@@ -1,10 +1,15 @@
 """ios_demo/, the SwiftUI sample, checked without a Mac or a Swift toolchain.
 
+(HotDogKit, the sample's logic, is also compiled and tested with `swift build` / `swift test`
+by `make test` where a Swift toolchain is found; these checks guard what Linux cannot build.)
+
 - Every ``.swift`` file parses with tree-sitter-swift, without an ERROR or MISSING node.
 - ``HotDogApp.xcodeproj/project.pbxproj`` (read with the ``pbxproj`` package) builds every
   Swift file of the app and the exported model, links the local HotDogKit package, and has
   sane settings (iOS 16, bundle id, usage descriptions, Swift version).
 - HotDogKit stays Foundation-only, so its XCTest tests run with ``swift test`` anywhere.
+- The app's isolation design: the classifier is an actor taking and giving Sendable values,
+  and no source silences the concurrency checker.
 
 tests/test_ios_demo_contract.py checks the names the Swift code relies on against an
 exported model; the helpers that read Swift sources live here and are shared with it.
@@ -134,6 +139,13 @@ def enum_raw_values(path: Path, enum_name: str) -> dict[str, str]:
         for name, raw in zip(names, raws):
             out[name.text.decode()] = string_value(raw)
     return out
+
+
+def enum_cases(path: Path, enum_name: str) -> list[str]:
+    """The case names of the enum ``enum_name`` in ``path``, in order, raw values or not."""
+    body = _single_type(path, enum_name).child_by_field_name("body")
+    return [name.text.decode() for entry in body.children if entry.type == "enum_entry"
+            for name in entry.children_by_field_name("name")]
 
 
 def dictionary_constant(path: Path, property_name: str) -> dict[str, str]:
@@ -360,6 +372,9 @@ def test_build_settings(configuration):
     assert s["INFOPLIST_KEY_UIApplicationSceneManifest_Generation"] == "YES"
     assert s["INFOPLIST_KEY_UILaunchScreen_Generation"] == "YES"
     assert re.fullmatch(r"5(\.\d+)?", s["SWIFT_VERSION"])
+    # Swift 6's data-race checks in Swift 5 mode (Xcode 15 builds it too): Xcode shows any
+    # isolation mistake in the app sources, which the Linux toolchain cannot compile.
+    assert s["SWIFT_STRICT_CONCURRENCY"] == "complete"
     assert set(s["TARGETED_DEVICE_FAMILY"].split(",")) <= {"1", "2"} and "1" in s["TARGETED_DEVICE_FAMILY"]
     assert s["CODE_SIGN_STYLE"] == "Automatic"
     assert "@executable_path/Frameworks" in s["LD_RUNPATH_SEARCH_PATHS"]
@@ -388,9 +403,12 @@ def test_package_layout():
     manifest = (PACKAGE_DIR / "Package.swift").read_text()
     assert re.match(r"// swift-tools-version:\s*5\.\d+", manifest)
     assert '.target(name: "HotDogKit")' in manifest
-    assert '.testTarget(name: "HotDogKitTests", dependencies: ["HotDogKit"])' in manifest
+    assert re.search(r'\.testTarget\(name: "HotDogKitTests", dependencies: \["HotDogKit"\], '
+                     r'resources: \[\.copy\("Resources"\)\]\)', manifest)
+    assert (PACKAGE_DIR / "Tests" / "HotDogKitTests" / "Resources" / "exported_model.json").is_file()
     tests = list((PACKAGE_DIR / "Tests" / "HotDogKitTests").glob("*Tests.swift"))
-    assert {p.stem for p in tests} >= {"VerdictTests", "DisplayNameTests", "ModelInfoTests"}
+    assert {p.stem for p in tests} >= {"VerdictTests", "DisplayNameTests", "ModelInfoTests", "ModelContractTests",
+                                       "PredictionTests", "ImageOrientationTests", "AppLogicTests"}
     for path in tests:
         assert {"XCTest", "HotDogKit"} <= imported_modules(path), path.name
 
@@ -407,13 +425,57 @@ def test_app_uses_the_package_and_vision():
     classifier = APP_DIR / "PhotoClassifier.swift"
     assert {"VNCoreMLModel", "VNCoreMLRequest", "VNImageRequestHandler"} <= called_names(classifier)
     text = classifier.read_text()
-    assert "orientation: orientation" in text and "CGImagePropertyOrientation(image.imageOrientation)" in text
-    assert "imageCropAndScaleOption" in text
+    assert "orientation: photo.orientation" in text and "CGImagePropertyOrientation(image.imageOrientation)" in text
+    assert "request.imageCropAndScaleOption = model.info.resizeMode.cropAndScale.visionOption" in text
+    assert "Prediction(classifications:" in text
 
 
-def test_orientation_mapping_covers_every_case():
+# --------------------------------------------------------------------------- isolation (Swift 6)
+def declarations(path: Path) -> dict[str, str]:
+    """Type name -> the text of its declaration up to the body (attributes and kind included)."""
+    out = {}
+    for node in walk(parse_swift(path.read_bytes()).root_node):
+        if node.type in ("class_declaration", "protocol_declaration"):
+            name = node.child_by_field_name("name")
+            body = node.child_by_field_name("body")
+            if name is not None and body is not None:
+                out[name.text.decode()] = path.read_bytes()[node.start_byte:body.start_byte].decode()
+    return out
+
+
+def test_the_classifier_is_an_actor_that_takes_sendable_values():
+    """What crosses from the main actor to the classifier is Sendable: an actor, a Sendable
+    Photo in, Sendable HotDogKit values out; no escape hatch silences the checker."""
+    decls = declarations(APP_DIR / "PhotoClassifier.swift")
+    assert re.match(r"\s*actor PhotoClassifier\b", decls["PhotoClassifier"]), decls["PhotoClassifier"]
+    assert re.search(r"struct Photo: Sendable\b", decls["Photo"])
+    text = (APP_DIR / "PhotoClassifier.swift").read_text()
+    assert re.search(r"func classify\(_ photo: Photo\) throws -> Prediction", text)
+    assert re.search(r"func prepare\(\) throws -> ModelInfo", text)
+    assert "DispatchQueue" not in text and "queue.async" not in text
+    view_model = APP_DIR / "ClassifierViewModel.swift"
+    assert re.search(r"@MainActor\s+final class ClassifierViewModel\b", declarations(view_model)["ClassifierViewModel"])
+    assert "classifier.classify(input)" in view_model.read_text()
+    assert "@escaping () async throws -> UIImage" not in view_model.read_text()
+    for path in swift_files():
+        source = path.read_text()
+        for hatch in ("@unchecked Sendable", "nonisolated(unsafe)", "@preconcurrency", "assumeIsolated"):
+            assert hatch not in source, f"{path.relative_to(ROOT)} uses {hatch}"
+    # HotDogKit's values are Sendable, so the app can pass them between actors.
+    kit = PACKAGE_DIR / "Sources" / PACKAGE
+    for name, file in [("Prediction", "Verdict.swift"), ("Verdict", "Verdict.swift"),
+                       ("Classification", "Verdict.swift"), ("ModelInfo", "ModelInfo.swift"),
+                       ("ModelDescription", "ModelContract.swift"), ("ResultText", "ResultText.swift")]:
+        assert "Sendable" in declarations(kit / file)[name], name
+
+
+def test_orientation_mapping_lives_in_the_package():
+    """The app turns UIImage.Orientation into CGImagePropertyOrientation through HotDogKit's
+    ImageOrientation (tested there): raw value in, raw value out, no table of its own."""
     text = (APP_DIR / "ImageOrientation.swift").read_text()
-    cases = ["up", "upMirrored", "down", "downMirrored", "left", "leftMirrored", "right", "rightMirrored"]
-    for case in cases:
-        # UIImage.Orientation and CGImagePropertyOrientation name the same turns alike.
-        assert re.search(rf"case \.{case}: self = \.{case}\b", text), case
+    assert "ImageOrientation(uiImageOrientation: orientation.rawValue)" in text
+    assert "CGImagePropertyOrientation(rawValue: $0.exifValue)" in text
+    kit = PACKAGE_DIR / "Sources" / PACKAGE / "ImageOrientation.swift"
+    # The same names as Apple's two enums (both name the same turns alike).
+    assert enum_cases(kit, "ImageOrientation") == ["up", "upMirrored", "down", "downMirrored", "leftMirrored",
+                                                    "right", "rightMirrored", "left"]

@@ -3,15 +3,19 @@ import PhotosUI
 import SwiftUI
 import UIKit
 
-/// The screen's state. Photos are classified by `PhotoClassifier` off the main thread;
-/// this object, and so every change the UI sees, stays on the main actor.
+/// The screen's state, on the main actor: every change the UI sees happens there.
+///
+/// Photos are classified by the `PhotoClassifier` actor. Only Sendable values cross to it
+/// and back: a `Photo` (a CGImage and its orientation, made here from the UIImage) goes in,
+/// a `Prediction` or `ModelInfo` comes out. The UIImage itself stays on the main actor,
+/// where SwiftUI shows it.
 @MainActor
 final class ClassifierViewModel: ObservableObject {
     enum Status {
         case loadingModel
         case ready
         case classifying
-        case done(Verdict)
+        case done(Prediction)
         case failed(String)
     }
 
@@ -22,6 +26,8 @@ final class ClassifierViewModel: ObservableObject {
 
     private let classifier: PhotoClassifier
     private var work: Task<Void, Never>?
+    /// Counts photos, so that a result that arrives after a newer photo is dropped.
+    private var generation = 0
 
     init(classifier: PhotoClassifier = .shared) {
         self.classifier = classifier
@@ -40,37 +46,68 @@ final class ClassifierViewModel: ObservableObject {
 
     /// A photo from the library (PhotosPicker).
     func classify(_ item: PhotosPickerItem) {
-        start {
-            guard let data = try await item.loadTransferable(type: Data.self), let image = UIImage(data: data) else {
-                throw ClassifierError.unreadablePhoto
+        let current = begin()
+        // The completion-handler form: it is called with Sendable values (Data), and the
+        // item is not sent anywhere, whether or not this SDK marks PhotosPickerItem Sendable.
+        // @Sendable: PhotosUI calls it on a queue of its own; it only hops to the main actor.
+        _ = item.loadTransferable(type: Data.self) { @Sendable result in
+            Task { @MainActor in
+                self.received(result, for: current)
             }
-            return image
         }
     }
 
     /// A photo from the camera.
     func classify(_ image: UIImage) {
-        start { image }
+        show(image, for: begin())
     }
 
-    /// Runs one photo through the model; a newer photo cancels the one before.
-    private func start(_ getPhoto: @escaping () async throws -> UIImage) {
+    /// A new photo: the one before is cancelled and its result, if it comes, ignored.
+    private func begin() -> Int {
         work?.cancel()
+        work = nil
+        generation += 1
         status = .classifying
+        return generation
+    }
+
+    private func received(_ result: Result<Data?, any Error>, for current: Int) {
+        guard current == generation else { return }
+        switch result {
+        case let .success(data?):
+            if let image = UIImage(data: data) {
+                show(image, for: current)
+            } else {
+                status = .failed(ClassifierError.unreadablePhoto.localizedDescription)
+            }
+        case .success(nil), .failure:
+            status = .failed(ClassifierError.unreadablePhoto.localizedDescription)
+        }
+    }
+
+    /// Shows the photo, then runs it through the model on the classifier's actor.
+    private func show(_ image: UIImage, for current: Int) {
+        photo = image
+        guard let input = Photo(image) else {
+            status = .failed(ClassifierError.unreadablePhoto.localizedDescription)
+            return
+        }
+        let classifier = self.classifier
+        // The task inherits the main actor; `await classifier.classify(input)` sends only
+        // `input` (Sendable) to the actor and gets a Prediction (Sendable) back.
         work = Task {
+            let outcome: Result<Prediction, any Error>
             do {
-                let image = try await getPhoto()
-                try Task.checkCancellation()
-                photo = image
-                let verdict = try await classifier.classify(image)
-                try Task.checkCancellation()
-                status = .done(verdict)
-            } catch is CancellationError {
-                // A newer photo took over; its task reports.
+                outcome = .success(try await classifier.classify(input))
             } catch {
-                if !Task.isCancelled {
-                    status = .failed(error.localizedDescription)
-                }
+                outcome = .failure(error)
+            }
+            guard !Task.isCancelled, current == generation else { return }  // a newer photo took over
+            switch outcome {
+            case let .success(prediction):
+                status = .done(prediction)
+            case let .failure(error):
+                status = .failed(error.localizedDescription)
             }
         }
     }

@@ -21,7 +21,8 @@ struct ContentView: View {
                 }
             }
             .padding()
-            .navigationTitle("Hot dog?")
+            // "Hot dog?", or "Hamburger, sandwich or pizza?" for a model of more classes.
+            .navigationTitle(model.modelInfo?.question ?? "Hot dog?")
         }
         .task {
             await model.loadModel()
@@ -97,8 +98,8 @@ struct StatusView: View {
                 .foregroundStyle(.secondary)
         case .classifying:
             ProgressView("Looking…")
-        case let .done(verdict):
-            VerdictView(verdict: verdict)
+        case let .done(prediction):
+            VerdictView(prediction: prediction)
         case let .failed(message):
             Label(message, systemImage: "exclamationmark.triangle.fill")
                 .foregroundStyle(.red)
@@ -108,23 +109,32 @@ struct StatusView: View {
 }
 
 struct VerdictView: View {
-    let verdict: Verdict
+    let prediction: Prediction
 
     var body: some View {
-        // How close the call was, e.g. "Hot dog! at 50% or more; this photo: 12%".
-        let rule = "\(DisplayName.of(verdict.positiveLabel)) at \(percent(verdict.threshold)) or more; "
-            + "this photo: \(percent(verdict.positiveConfidence))"
+        // HotDogKit decides every word; this view only lays them out.
+        let text = ResultText(prediction)
         VStack(spacing: 6) {
-            Text(verdict.displayName)
+            Text(text.title)
                 .font(.system(size: 44, weight: .heavy, design: .rounded))
-                .foregroundStyle(verdict.isPositive ? Color.green : Color.red)
-            Text("Probability \(percent(verdict.confidence))")
+                .foregroundStyle(color(text.tone))
+            Text(text.probability)
                 .font(.title3)
-            Text(rule)
-                .font(.caption)
-                .foregroundStyle(.secondary)
+            if !text.detail.isEmpty {
+                Text(text.detail)
+                    .font(.caption)
+                    .foregroundStyle(.secondary)
+            }
         }
         .accessibilityElement(children: .combine)
+    }
+
+    private func color(_ tone: ResultText.Tone) -> Color {
+        switch tone {
+        case .positive: return .green
+        case .negative: return .red
+        case .neutral: return .primary
+        }
     }
 }
 
@@ -133,16 +143,8 @@ struct ModelInfoView: View {
 
     var body: some View {
         // e.g. "Model: Hot dog! / Not hot dog! (224 px, squash, mlkit 0.1.0)"
-        let labels = info.labels.map(DisplayName.of).joined(separator: " / ")
-        let size = info.imageSize.map { "\($0) px, " } ?? ""
-        let version = info.toolkitVersion.map { ", mlkit \($0)" } ?? ""
-        Text("Model: \(labels) (\(size)\(info.resizeMode.rawValue)\(version))")
+        Text(info.summary)
             .font(.caption2)
             .foregroundStyle(.secondary)
     }
-}
-
-/// 0.834 -> "83%", in the user's locale.
-func percent(_ probability: Float) -> String {
-    Double(probability).formatted(.percent.precision(.fractionLength(0)))
 }

@@ -1,14 +1,37 @@
 import CoreML
 import HotDogKit
+import ImageIO
 import UIKit
 import Vision
 
+/// A photo as Vision needs it: the pixels as shot and how to turn them upright. Both are
+/// Sendable (CoreGraphics declares CGImage, which is immutable, Sendable from iOS 7, see
+/// https://forums.swift.org/t/swift-6-cgimage-how-do-i-silence-this-error/72939;
+/// CGImagePropertyOrientation is a C enum), so a photo can leave the main actor where
+/// UIKit made it, without sending the UIImage itself.
+struct Photo: Sendable {
+    let cgImage: CGImage
+    let orientation: CGImagePropertyOrientation
+
+    /// Nil for an image with no bitmap behind it (e.g. one made from a CIImage only).
+    @MainActor init?(_ image: UIImage) {
+        guard let cgImage = image.cgImage else {
+            return nil
+        }
+        self.cgImage = cgImage
+        // The pixels stay as shot; Vision turns them upright with the photo's orientation.
+        self.orientation = CGImagePropertyOrientation(image.imageOrientation)
+    }
+}
+
 /// Classifies photos with the exported model, off the main thread.
 ///
-/// There is one model instance for the app: it is loaded on first use and kept, since
-/// loading reads the weights and prepares the compute units, which takes longer than a
-/// prediction. All work runs on one serial queue, which also guards the cached model.
-final class PhotoClassifier: @unchecked Sendable {
+/// An actor: its state (the one loaded model, kept since loading reads the weights and
+/// prepares the compute units, which takes longer than a prediction) is reached only
+/// through it, one call at a time, on the concurrency pool and never on the main actor.
+/// What goes in (`Photo`) and what comes out (`ModelInfo`, `Prediction`) is Sendable;
+/// the Core ML and Vision objects, which are not, never leave it.
+actor PhotoClassifier {
     static let shared = PhotoClassifier()
 
     /// The loaded model and what its metadata says about it.
@@ -17,47 +40,24 @@ final class PhotoClassifier: @unchecked Sendable {
         let info: ModelInfo
     }
 
-    private let queue = DispatchQueue(label: "HotDogApp.PhotoClassifier", qos: .userInitiated)
-    private var loaded: LoadedModel?  // only touched on `queue`
+    private var loaded: LoadedModel?
 
     private init() {}
 
     /// Loads the model unless it is loaded, so that a missing or unusable model is
     /// reported when the app starts rather than at the first photo.
-    func prepare() async throws -> ModelInfo {
-        try await onQueue { try self.loadedModel().info }
+    func prepare() throws -> ModelInfo {
+        try loadedModel().info
     }
 
-    func classify(_ image: UIImage) async throws -> Verdict {
-        try await onQueue { try self.classifyNow(image) }
-    }
-
-    private func onQueue<T>(_ work: @escaping () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                continuation.resume(with: Result { try work() })
-            }
-        }
-    }
-
-    // MARK: - On `queue`
-
-    private func classifyNow(_ image: UIImage) throws -> Verdict {
+    /// Runs Vision synchronously: a prediction takes tens of milliseconds, and holding
+    /// the actor meanwhile is what makes a second photo wait for the first.
+    func classify(_ photo: Photo) throws -> Prediction {
         let model = try loadedModel()
-        // The pixels stay as shot; Vision turns them upright with the photo's orientation.
-        let orientation = CGImagePropertyOrientation(image.imageOrientation)
-        let handler: VNImageRequestHandler
-        if let cgImage = image.cgImage {
-            handler = VNImageRequestHandler(cgImage: cgImage, orientation: orientation, options: [:])
-        } else if let ciImage = image.ciImage {
-            handler = VNImageRequestHandler(ciImage: ciImage, orientation: orientation, options: [:])
-        } else {
-            throw ClassifierError.unreadablePhoto
-        }
-
+        let handler = VNImageRequestHandler(cgImage: photo.cgImage, orientation: photo.orientation, options: [:])
         let request = VNCoreMLRequest(model: model.vision)
         // Scale the photo to the model's square input the way its training images were.
-        request.imageCropAndScaleOption = model.info.resizeMode.cropAndScaleOption
+        request.imageCropAndScaleOption = model.info.resizeMode.cropAndScale.visionOption
         do {
             try handler.perform([request])
         } catch {
@@ -66,8 +66,8 @@ final class PhotoClassifier: @unchecked Sendable {
         guard let observations = request.results as? [VNClassificationObservation], !observations.isEmpty else {
             throw ClassifierError.predictionFailed("Vision returned no classifications.")
         }
-        return try Verdict(classifications: observations.map { (label: $0.identifier, confidence: $0.confidence) },
-                           info: model.info)
+        return try Prediction(classifications: observations.map { Classification($0.identifier, $0.confidence) },
+                              info: model.info)
     }
 
     private func loadedModel() throws -> LoadedModel {
@@ -75,7 +75,8 @@ final class PhotoClassifier: @unchecked Sendable {
             return loaded
         }
         let coreMLModel = try Self.loadCoreMLModel()
-        let info = try Self.checkContract(of: coreMLModel)
+        // The same check HotDogKit's tests run on a real export (ModelContractTests).
+        let info = try ModelContract.check(ModelDescription(coreMLModel.modelDescription))
         let vision: VNCoreMLModel
         do {
             vision = try VNCoreMLModel(for: coreMLModel)
@@ -103,62 +104,52 @@ final class PhotoClassifier: @unchecked Sendable {
             throw ClassifierError.modelUnusable(error.localizedDescription)
         }
     }
+}
 
-    /// Checks that the model is the classifier `mlkit export --coreml` writes, and reads
-    /// the labels, threshold and resize mode from its metadata.
-    private static func checkContract(of model: MLModel) throws -> ModelInfo {
-        let description = model.modelDescription
-        guard description.inputDescriptionsByName[ModelContract.inputName]?.type == .image else {
-            throw ClassifierError.unexpectedModel("it has no image input named \"\(ModelContract.inputName)\"")
+extension ModelDescription {
+    /// The parts of Core ML's description that `ModelContract.check` reads.
+    init(_ description: MLModelDescription) {
+        func features(_ byName: [String: MLFeatureDescription]) -> [Feature] {
+            byName.keys.sorted().compactMap { name in
+                guard let feature = byName[name] else { return nil }
+                let image = feature.imageConstraint
+                return Feature(name: name, type: FeatureType(feature.type),
+                               width: image.map { $0.pixelsWide }, height: image.map { $0.pixelsHigh })
+            }
         }
-        guard description.predictedFeatureName == ModelContract.predictedLabelName,
-              description.predictedProbabilitiesName == ModelContract.probabilitiesName else {
-            throw ClassifierError.unexpectedModel("it is not a classifier with the outputs "
-                + "\"\(ModelContract.predictedLabelName)\" and \"\(ModelContract.probabilitiesName)\"")
-        }
-        let metadata = description.metadata[MLModelMetadataKey.creatorDefinedKey] as? [String: String] ?? [:]
-        let info = try ModelInfo(metadata: metadata)
-        if let classLabels = description.classLabels as? [String], Set(classLabels) != Set(info.labels) {
-            throw ClassifierError.unexpectedModel("its classes \(classLabels) are not the labels "
-                + "\(info.labels) its metadata lists")
-        }
-        return info
+        self.init(inputs: features(description.inputDescriptionsByName),
+                  outputs: features(description.outputDescriptionsByName),
+                  predictedFeatureName: description.predictedFeatureName,
+                  predictedProbabilitiesName: description.predictedProbabilitiesName,
+                  classLabels: description.classLabels?.compactMap { $0 as? String },
+                  metadata: description.metadata[MLModelMetadataKey.creatorDefinedKey] as? [String: String] ?? [:])
     }
 }
 
-extension ResizeMode {
-    /// Vision's name for the same resize.
-    var cropAndScaleOption: VNImageCropAndScaleOption {
+extension ModelDescription.FeatureType {
+    init(_ type: MLFeatureType) {
+        switch type {
+        case .int64: self = .int64
+        case .double: self = .double
+        case .string: self = .string
+        case .image: self = .image
+        case .multiArray: self = .multiArray
+        case .dictionary: self = .dictionary
+        case .sequence: self = .sequence
+        case .invalid: self = .invalid
+        // .state (iOS 18 SDKs) and any later kind: none is an image classifier's. `default`,
+        // not `@unknown default`, which would warn about .state with newer SDKs.
+        default: self = .invalid
+        }
+    }
+}
+
+extension CropAndScale {
+    /// Vision's option of the same name.
+    var visionOption: VNImageCropAndScaleOption {
         switch self {
-        case .squash: return .scaleFill
+        case .scaleFill: return .scaleFill
         case .centerCrop: return .centerCrop
-        }
-    }
-}
-
-/// What went wrong, said so that the user knows what to do.
-enum ClassifierError: LocalizedError {
-    case modelMissing
-    case modelUnusable(String)
-    case unexpectedModel(String)
-    case unreadablePhoto
-    case predictionFailed(String)
-
-    var errorDescription: String? {
-        let file = "\(ModelContract.modelName).mlmodel"
-        switch self {
-        case .modelMissing:
-            return "The model is missing: the app was built without \(file). Export it with "
-                + "`mlkit export MODEL_DIR --coreml --output ios_demo/HotDogApp/\(file)`, "
-                + "then build and run again (see ios_demo/README.md)."
-        case let .modelUnusable(detail):
-            return "Core ML could not load \(file) (\(detail)). Export it again with `mlkit export --coreml`."
-        case let .unexpectedModel(detail):
-            return "\(file) is not a model exported by `mlkit export --coreml`: \(detail). Export it again."
-        case .unreadablePhoto:
-            return "This photo could not be read. Try another one."
-        case let .predictionFailed(detail):
-            return "The photo could not be classified: \(detail)"
         }
     }
 }

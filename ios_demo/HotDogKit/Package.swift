@@ -11,6 +11,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "HotDogKit"),
-        .testTarget(name: "HotDogKitTests", dependencies: ["HotDogKit"]),
+        // Resources/exported_model.json: a real export's description, written by
+        // tests/test_ios_demo_contract.py (see ModelContractTests).
+        .testTarget(name: "HotDogKitTests", dependencies: ["HotDogKit"], resources: [.copy("Resources")]),
     ]
 )

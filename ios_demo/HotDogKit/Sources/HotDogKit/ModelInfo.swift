@@ -7,6 +7,23 @@ public enum ResizeMode: String, CaseIterable, Sendable {
     case squash = "squash"
     /// The largest centred square, then scaled (Vision's `.centerCrop`).
     case centerCrop = "center_crop"
+
+    /// How Vision must crop and scale a photo to the model's input to match training.
+    public var cropAndScale: CropAndScale {
+        switch self {
+        case .squash: return .scaleFill
+        case .centerCrop: return .centerCrop
+        }
+    }
+}
+
+/// Vision's `VNImageCropAndScaleOption`, named here so that the choice is made (and
+/// tested) without Vision; the app maps each case to the option of the same name.
+/// Vision's own default is `.centerCrop`, which would cut the sides off every photo of a
+/// squash-trained model.
+public enum CropAndScale: String, CaseIterable, Sendable {
+    case scaleFill
+    case centerCrop
 }
 
 /// What the toolkit writes into the model's creator-defined metadata

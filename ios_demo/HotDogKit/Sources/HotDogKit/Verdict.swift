@@ -2,10 +2,18 @@ import Foundation
 
 /// One label and its probability, as Vision reports a classification
 /// (`VNClassificationObservation.identifier` and `.confidence`).
-public typealias Classification = (label: String, confidence: Float)
+public struct Classification: Equatable, Sendable {
+    public let label: String
+    public let confidence: Float
+
+    public init(_ label: String, _ confidence: Float) {
+        self.label = label
+        self.confidence = confidence
+    }
+}
 
 /// What the app says about a photo: the toolkit's decision rule (`toolkit.predict.decide`)
-/// applied to the model's probabilities.
+/// applied to the model's probabilities, for any number of classes.
 ///
 /// The positive label wins when its probability is at least the threshold; otherwise the
 /// most probable other label does. With two labels and a threshold of 0.5 that is the
@@ -57,8 +65,9 @@ public struct Verdict: Equatable, Sendable {
         if let stranger = classifications.first(where: { !info.labels.contains($0.label) }) {
             throw VerdictError.unknownLabel(stranger.label, known: info.labels)
         }
-        try self.init(classifications: classifications, positiveLabel: info.positiveLabel,
-                      threshold: info.threshold)
+        // In the model's output order, so that ties go to the first label as in the toolkit.
+        let ordered = info.labels.compactMap { label in classifications.first(where: { $0.label == label }) }
+        try self.init(classifications: ordered, positiveLabel: info.positiveLabel, threshold: info.threshold)
     }
 
     private init(label: String, confidence: Float, isPositive: Bool, positiveLabel: String,
@@ -69,6 +78,49 @@ public struct Verdict: Equatable, Sendable {
         self.positiveLabel = positiveLabel
         self.positiveConfidence = positiveConfidence
         self.threshold = threshold
+    }
+}
+
+/// Everything the app shows for one photo, for a classifier of any number of classes:
+/// the toolkit's verdict, and every class ranked by probability (the top k of it).
+///
+/// A two-class model (hot dog / not hot dog) is shown as a verdict; a model of more
+/// classes (e.g. hamburger / sandwich / pizza) as its decided label with the runners-up.
+public struct Prediction: Equatable, Sendable {
+    public let verdict: Verdict
+    /// Every class of the model, most probable first; equal probabilities in the model's
+    /// output order.
+    public let ranked: [Classification]
+
+    /// Two classes: the app shows a yes/no verdict and the threshold rule.
+    public var isBinary: Bool { ranked.count == 2 }
+
+    /// The decided label and its probability (the hot dog verdict for two classes).
+    public var top: Classification { Classification(verdict.label, verdict.confidence) }
+
+    public init(classifications: [Classification], info: ModelInfo) throws {
+        let verdict = try Verdict(classifications: classifications, info: info)
+        if let missing = info.labels.first(where: { label in !classifications.contains(where: { $0.label == label }) }) {
+            throw VerdictError.missingLabel(missing)
+        }
+        let order = Dictionary(uniqueKeysWithValues: info.labels.enumerated().map { ($1, $0) })
+        var seen = Set<String>()
+        let unique = classifications.filter { seen.insert($0.label).inserted }
+        self.verdict = verdict
+        self.ranked = unique.sorted {
+            $0.confidence != $1.confidence ? $0.confidence > $1.confidence : order[$0.label, default: 0] < order[$1.label, default: 0]
+        }
+    }
+
+    /// The `k` most probable classes (fewer when the model has fewer), most probable first.
+    public func top(_ k: Int) -> [Classification] {
+        Array(ranked.prefix(max(0, k)))
+    }
+
+    /// The most probable classes other than the decided one, for the line under it
+    /// ("Sandwich 20% · Pizza 5%"); none for a two-class verdict.
+    public func runnersUp(_ k: Int) -> [Classification] {
+        isBinary ? [] : Array(ranked.filter { $0.label != verdict.label }.prefix(max(0, k)))
     }
 }
 

@@ -19,6 +19,12 @@ final class DisplayNameTests: XCTestCase {
         XCTAssertEqual(DisplayName.of("Hot dog"), "Hot dog!")
     }
 
+    func testPlainNamesForLists() {
+        XCTAssertEqual(DisplayName.plain("ice_cream_cone"), "Ice cream cone")
+        XCTAssertEqual(DisplayName.plain("hamburger"), "Hamburger")
+        XCTAssertEqual(DisplayName.plain("__"), "?")
+    }
+
     func testStrayUnderscoresAndSpaces() {
         XCTAssertEqual(DisplayName.of("_hot__dog_"), "Hot dog!")
         XCTAssertEqual(DisplayName.of("  hot dog "), "Hot dog!")

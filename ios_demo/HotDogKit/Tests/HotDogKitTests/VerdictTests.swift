@@ -5,7 +5,7 @@ final class VerdictTests: XCTestCase {
     private let labels = ["hot_dog", "not_hot_dog"]
 
     private func verdict(_ positive: Float, threshold: Float = 0.5) throws -> Verdict {
-        try Verdict(classifications: [("hot_dog", positive), ("not_hot_dog", 1 - positive)],
+        try Verdict(classifications: [.init("hot_dog", positive), .init("not_hot_dog", 1 - positive)],
                     positiveLabel: "hot_dog", threshold: threshold)
     }
 
@@ -42,7 +42,7 @@ final class VerdictTests: XCTestCase {
 
     func testTheOrderOfClassificationsDoesNotMatter() throws {
         // Vision sorts observations by confidence, the model lists them in label order.
-        let sorted = try Verdict(classifications: [("not_hot_dog", 0.9), ("hot_dog", 0.1)],
+        let sorted = try Verdict(classifications: [.init("not_hot_dog", 0.9), .init("hot_dog", 0.1)],
                                  positiveLabel: "hot_dog", threshold: 0.5)
         XCTAssertEqual(sorted.label, "not_hot_dog")
         XCTAssertEqual(sorted.confidence, 0.9)
@@ -52,7 +52,7 @@ final class VerdictTests: XCTestCase {
     func testBelowTheThresholdTheBestOtherLabelWins() throws {
         // The same cases as toolkit.predict.decide's test.
         func decide(_ p: [Float]) throws -> String {
-            try Verdict(classifications: Array(zip(["cat", "dog", "other"], p)).map { (label: $0.0, confidence: $0.1) },
+            try Verdict(classifications: zip(["cat", "dog", "other"], p).map { Classification($0.0, $0.1) },
                         positiveLabel: "dog", threshold: 0.6).label
         }
         XCTAssertEqual(try decide([0.5, 0.3, 0.2]), "cat")
@@ -63,14 +63,14 @@ final class VerdictTests: XCTestCase {
 
     func testWithModelInfo() throws {
         let info = try ModelInfo(labels: labels, positiveLabel: "hot_dog", threshold: 0.6)
-        let v = try Verdict(classifications: [("hot_dog", 0.55), ("not_hot_dog", 0.45)], info: info)
+        let v = try Verdict(classifications: [.init("hot_dog", 0.55), .init("not_hot_dog", 0.45)], info: info)
         XCTAssertEqual(v.label, "not_hot_dog")
         XCTAssertEqual(v.confidence, 0.45)
     }
 
     func testUnknownLabelsAreRejected() throws {
         let info = try ModelInfo(labels: labels, positiveLabel: "hot_dog", threshold: 0.5)
-        XCTAssertThrowsError(try Verdict(classifications: [("hot_dog", 0.5), ("pizza", 0.5)], info: info)) {
+        XCTAssertThrowsError(try Verdict(classifications: [.init("hot_dog", 0.5), .init("pizza", 0.5)], info: info)) {
             XCTAssertEqual($0 as? VerdictError, .unknownLabel("pizza", known: self.labels))
         }
     }
@@ -79,19 +79,19 @@ final class VerdictTests: XCTestCase {
         XCTAssertThrowsError(try Verdict(classifications: [], positiveLabel: "hot_dog", threshold: 0.5)) {
             XCTAssertEqual($0 as? VerdictError, .noClassifications)
         }
-        XCTAssertThrowsError(try Verdict(classifications: [("not_hot_dog", 1)], positiveLabel: "hot_dog",
+        XCTAssertThrowsError(try Verdict(classifications: [.init("not_hot_dog", 1)], positiveLabel: "hot_dog",
                                          threshold: 0.5)) {
             XCTAssertEqual($0 as? VerdictError, .missingLabel("hot_dog"))
         }
-        XCTAssertThrowsError(try Verdict(classifications: [("hot_dog", 0.2)], positiveLabel: "hot_dog",
+        XCTAssertThrowsError(try Verdict(classifications: [.init("hot_dog", 0.2)], positiveLabel: "hot_dog",
                                          threshold: 0.5)) {
             XCTAssertEqual($0 as? VerdictError, .onlyPositiveLabel("hot_dog"))
         }
-        XCTAssertThrowsError(try Verdict(classifications: [("hot_dog", -0.1), ("not_hot_dog", 1.1)],
+        XCTAssertThrowsError(try Verdict(classifications: [.init("hot_dog", -0.1), .init("not_hot_dog", 1.1)],
                                          positiveLabel: "hot_dog", threshold: 0.5)) {
             XCTAssertEqual($0 as? VerdictError, .invalidConfidence(label: "hot_dog", value: -0.1))
         }
-        XCTAssertThrowsError(try Verdict(classifications: [("hot_dog", .nan), ("not_hot_dog", 0.5)],
+        XCTAssertThrowsError(try Verdict(classifications: [.init("hot_dog", .nan), .init("not_hot_dog", 0.5)],
                                          positiveLabel: "hot_dog", threshold: 0.5))
         for threshold: Float in [-0.01, 1.01, .nan] {
             XCTAssertThrowsError(try verdict(0.5, threshold: threshold)) {
