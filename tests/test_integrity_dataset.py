@@ -303,6 +303,19 @@ def test_garbled_cached_class_list_is_downloaded_again(mirror_config, capfd):
     assert "damaged" in capfd.readouterr().err
 
 
+def test_garbled_class_list_that_passes_its_checks_names_the_cached_file(mirror_config):
+    """A copy garbled with its recorded size and mtime restored (so no check catches it):
+    the error names the cached file and how to refresh it, not only "Hot dXg"."""
+    build_dataset(mirror_config(splits=SPLIT))
+    classes = _cached(mirror_config(), layout.CLASSES_ALL)
+    st = classes.stat()
+    classes.write_text(classes.read_text().replace("Hot dog", "Hot dXg"))
+    os.utime(classes, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(MlkitError) as exc:
+        build_dataset(mirror_config(splits=SPLIT, data_dir=Path(mirror_config().data_dir).parent / "b"))
+    assert str(classes) in str(exc.value) and "delete it" in str(exc.value)
+
+
 @pytest.mark.parametrize("column", ["conf.u8", "runs.u64"])
 def test_truncated_label_index_is_rebuilt(mirror_config, capfd, column):
     good = build_dataset(mirror_config(splits=SPLIT))
