@@ -263,7 +263,9 @@ def _quiet_tensorflow() -> None:
 
 
 def _default_dataset(data_dir: Path = Path("data")) -> Path:
-    found = sorted(p.parent for p in data_dir.glob("*/dataset.json")) if data_dir.is_dir() else []
+    # hidden folders are build-dataset's generations in progress (.NAME.mlkit-next), not datasets
+    found = sorted(p.parent for p in data_dir.glob("*/dataset.json")
+                   if not p.parent.name.startswith(".")) if data_dir.is_dir() else []
     if len(found) == 1:
         return found[0]
     if not found:

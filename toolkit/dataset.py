@@ -600,7 +600,8 @@ def _refuse_foreign(root: Path, ours: set[str], *, top_level: bool) -> None:
                         and not (f.name.startswith(".") and ".part" in f.name)]
     if top_level and root.is_dir():
         foreign += [f.name for f in root.iterdir()
-                    if f.name not in _OWN_TOP_LEVEL and not (f.is_dir() and f.name in IMAGE_SPLITS)]
+                    if f.name not in _OWN_TOP_LEVEL and not (f.is_dir() and f.name in IMAGE_SPLITS)
+                    and not (f.name.startswith(".") and ".part" in f.name)]  # a killed atomic write
     if foreign:
         listing = ", ".join(sorted(foreign)[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise MlkitError(f"{root} holds {len(foreign)} file(s) that mlkit did not write ({listing}); mlkit only "
