@@ -994,7 +994,8 @@ def test_unrelated_folder_in_the_way_is_refused(cfg):
     root = Path(config.data_dir) / "hot_dog"
     root.mkdir(parents=True)
     (root / "notes.txt").write_text("mine")
-    _raises(config, "not an mlkit dataset", "--force")
+    text = _raises(config, "not an mlkit dataset", "--name")
+    assert "--force" not in text, "a foreign folder must never be offered to --force"
     assert (root / "notes.txt").read_text() == "mine"
 
 

@@ -163,7 +163,9 @@ def build_dataset_cmd(
     label_set: LabelSetOpt = "all",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be downloaded, download nothing.")]
         = False,
-    force: Annotated[bool, typer.Option("--force", help="Rebuild a dataset made with other settings.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild a dataset made with other settings (the new one "
+                                                        "is built beside it and replaces it when complete; a "
+                                                        "folder mlkit did not make is never touched).")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Build a balanced, attributed image dataset (positive vs not) from Open Images.
@@ -208,8 +210,8 @@ def render_dataset(result) -> None:
         out.print(f"Would download {total} images, about {result.estimated_bytes / 1e6:.1f} MB. "
                   "Run again without --dry-run to build it.")
     else:
-        out.print(f"{result.downloaded} downloaded, {result.skipped} already present, "
-                  f"{result.duplicates} duplicates removed, in {result.elapsed:.1f} s.")
+        out.print(f"{result.downloaded} downloaded in {result.download_seconds:.1f} s, {result.skipped} already "
+                  f"present, {result.duplicates} duplicates removed; {result.elapsed:.1f} s in all.")
         if result.failures:
             reasons = ", ".join(f"{n} {r}" for r, n in sorted(result.failures.items(), key=lambda kv: -kv[1]))
             out.print(f"[yellow]{sum(result.failures.values())} images could not be downloaded:[/] {reasons} "
@@ -261,7 +263,9 @@ def _quiet_tensorflow() -> None:
 
 
 def _default_dataset(data_dir: Path = Path("data")) -> Path:
-    found = sorted(p.parent for p in data_dir.glob("*/dataset.json")) if data_dir.is_dir() else []
+    # hidden folders are build-dataset's generations in progress (.NAME.mlkit-next), not datasets
+    found = sorted(p.parent for p in data_dir.glob("*/dataset.json")
+                   if not p.parent.name.startswith(".")) if data_dir.is_dir() else []
     if len(found) == 1:
         return found[0]
     if not found:

@@ -6,12 +6,20 @@ with ``manifest.csv``, ``ATTRIBUTION.md``, ``dataset.json`` and ``preview.png``.
 
 Rerunning the same command resumes: images already in place are not fetched again, and
 the result equals an uninterrupted run.
+
+Generations: a folder that holds a finished dataset is never changed in place. A rebuild
+(other settings with ``force``, or the same ones) makes the new generation beside it in
+``DATA_DIR/.<name>.mlkit-next``, reusing (hard-linking) the old images that were made from
+the same source with the same processing, and swaps the two folders in one step at the
+end; a kill at any moment leaves the old complete dataset (and a resumable next one). A
+lock on ``DATA_DIR/.<name>.lock`` keeps two builds of one folder from interleaving.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
+import shutil
 import threading
 import time
 from collections import Counter
@@ -22,12 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .download import DownloadJob, DownloadOptions, ImageSource, download_images
+from .download import DownloadJob, DownloadOptions, ImageSource, download_images, processing_fingerprint
 from .errors import MlkitError
-from .fsutil import atomic_write_text
-from .manifest import ManifestRow, read_manifest, write_attribution, write_manifest
+from .fsutil import (atomic_write_text, check_writable, describe_write_error, exchange, link_or_copy, locked,
+                     recover_exchange)
+from .manifest import (DATASET_FILES, IMAGE_SPLITS, ManifestRow, content_hash, read_manifest, write_attribution,
+                       write_manifest)
 from .openimages import layout
-from .openimages.fetch import fetch
+from .openimages.fetch import default_cache_dir, fetch
 from .openimages.labelindex import ids_to_hex
 from .openimages.metadata import OpenImagesMetadata, load_metadata
 from .openimages.ontology import OIClass, RelatedClass
@@ -38,6 +48,8 @@ from .selection import (BALANCE_MODES, Balance, assign_splits, balance_counts, c
 
 JOURNAL = ".downloads.jsonl"      # provenance of downloaded files, until manifest.csv has it
 BUILD_SETTINGS = ".build.json"     # the settings of a build in progress (dataset.json's once done)
+NEXT_SUFFIX = ".mlkit-next"        # DATA_DIR/.<name>.mlkit-next: the generation being built
+LOCK_SUFFIX = ".lock"              # DATA_DIR/.<name>.lock: held while a build writes the dataset
 SETTINGS_THAT_SHAPE_THE_DATASET = (
     "positive", "label_set", "splits", "negatives", "negative_classes", "verified_negatives",
     "include_related", "max_positives", "balance", "seed", "val", "test", "max_size", "crop",
@@ -87,6 +99,10 @@ class DatasetConfig:
             raise MlkitError(f"--max-positives must be at least 1, got {self.max_positives}")
         if self.balance not in BALANCE_MODES:
             raise MlkitError(f"unknown --balance {self.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
+        if self.name is not None and (not self.name.strip() or self.name in (".", "..") or "/" in self.name
+                                      or "\\" in self.name or self.name.startswith(".")):
+            raise MlkitError(f"--name {self.name!r} must be a plain folder name (no '/', '\\', '..' or "
+                             "leading '.'): the dataset is always written inside --data-dir")
         if self.workers < 1:
             raise MlkitError(f"--workers must be at least 1, got {self.workers}")
         if self.max_size is not None and self.max_size < 16:
@@ -134,6 +150,8 @@ class DatasetResult:
     elapsed: float
     notes: list[str] = field(default_factory=list)
     plan: list[dict] = field(default_factory=list)  # dry run: the images it would download
+    download_seconds: float = 0.0              # the image downloads alone
+    sources: dict[str, int] = field(default_factory=dict)  # source kind -> images on disk from it
 
     def to_json(self) -> dict:
         return {
@@ -146,6 +164,7 @@ class DatasetResult:
             "downloaded": self.downloaded, "skipped": self.skipped,
             "content_hash": self.content_hash, "dry_run": self.dry_run,
             "estimated_bytes": self.estimated_bytes, "elapsed_seconds": round(self.elapsed, 2),
+            "download_seconds": round(self.download_seconds, 2), "sources": self.sources,
             "notes": self.notes,
             **({"plan": self.plan} if self.dry_run else {}),
         }
@@ -159,6 +178,9 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
     t0 = time.perf_counter()
     say = log or (lambda _msg: None)
     config.validate()
+    if not config.dry_run:  # before any download: a read-only folder would fail at the very end
+        check_writable(config.data_dir, "--data-dir")
+    check_writable(config.cache_dir if config.cache_dir is not None else default_cache_dir(), "--cache-dir")
     meta = load_metadata(config.source, config.cache_dir, config.label_set, config.progress)
     positive = meta.classes.resolve(config.positive)
     related = meta.related(positive)
@@ -216,6 +238,11 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
     if missing:
         notes.append(f"{len(missing)} selected images are missing from the image list and were skipped")
     chosen = {c: [i for i in ids if i in records] for c, ids in chosen.items()}
+    for c, ids in chosen.items():
+        if not ids:
+            raise MlkitError(f"none of the selected {c} images is in the image list of the "
+                             f"{', '.join(config.splits)} split(s), so the dataset would have no {c} images; "
+                             "check that --source has the image lists of those splits, or use other --split")
     crops = _crops(meta, config, chosen[pos_folder], positive_mids, subset_of) if config.crop else {}
     split_of = assign_splits(chosen, config.val, config.test, config.seed)
     plan = [PlannedImage(i, c, split_of[i], subset_of[i], records[i], crops.get(i))
@@ -233,29 +260,67 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
                              {c: {} for c in planned}, balance, balance.class_weights, {}, 0, 0, 0, "",
                              True, estimated, time.perf_counter() - t0, notes, listing)
 
-    _check_settings(root, config)
-    atomic_write_text(root / BUILD_SETTINGS, json.dumps(config.shaping_settings(), indent=2) + "\n")
-    _remove_stale(root, {Path(p.split, p.class_name, f"{p.image_id}.jpg") for p in plan})
+    data_dir = Path(config.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with locked(data_dir / f".{name}{LOCK_SUFFIX}", f"the dataset folder {root}"):
+        return _build_locked(config, say, t0, meta, root, name, positive, related, pos_folder, neg_folder, plan,
+                             planned, balance, estimated, notes, images_base)
 
-    # --- download --------------------------------------------------------------------------
-    jobs = [DownloadJob(key=p.image_id, dest=root / p.split / p.class_name / f"{p.image_id}.jpg",
+
+def _build_locked(config: DatasetConfig, say: Log, t0: float, meta: OpenImagesMetadata, root: Path, name: str,
+                  positive: OIClass, related: list[RelatedClass], pos_folder: str, neg_folder: str,
+                  plan: list[PlannedImage], planned: dict, balance: Balance, estimated: int, notes: list[str],
+                  images_base: str) -> DatasetResult:
+    """Everything that writes the dataset folder, under its lock."""
+    recover_exchange(root)
+    state = _check_settings(root, config)
+    options = DownloadOptions(workers=config.workers, max_size=config.max_size, progress=config.progress)
+    jobs = [DownloadJob(key=p.image_id, dest=Path(p.split, p.class_name, f"{p.image_id}.jpg"),
                         sources=_sources(p, images_base), rotation=_rotation(p.record), crop=p.crop)
             for p in plan]
-    journal = root / JOURNAL
+    wanted = {str(j.dest.as_posix()): (processing_fingerprint(j, options), {s.url for s in j.sources})
+              for j in jobs}
+    staging = root.with_name(f".{root.name}{NEXT_SUFFIX}")
+    if state == "complete":
+        old_rows = {r.path: r for r in _manifest_rows(root / "manifest.csv") if r.status == "ok"}
+        _refuse_foreign(root, set(old_rows), top_level=True)
+        work = staging
+        if staging.exists() and _read_settings(staging / BUILD_SETTINGS) != config.shaping_settings():
+            shutil.rmtree(staging)  # an interrupted rebuild with other settings, or a swapped-out old one
+        say(f"Building the new dataset beside the old one ({work.name}); {root} stays as it is until it is "
+            "complete.")
+    else:
+        old_rows = {}
+        work = root
+        if staging.exists():
+            shutil.rmtree(staging)
+    work.mkdir(parents=True, exist_ok=True)
+    journal = work / JOURNAL
+    records = _journal_records(journal)
+    _refuse_foreign(work, set(records), top_level=False)
+    atomic_write_text(work / BUILD_SETTINGS, json.dumps(config.shaping_settings(), indent=2) + "\n")
+    _remove_stale(work, wanted, records)
     journal_lock = threading.Lock()
 
     def record(job: DownloadJob, source: ImageSource) -> None:
-        # where each file came from, written before the file is renamed into place, so a
-        # kill at any moment loses no provenance
+        # where each file came from and how it was made, written before the file is renamed
+        # into place, so a kill at any moment loses no provenance
+        rel = job.dest.relative_to(work).as_posix()
         with journal_lock, open(journal, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"id": job.key, "url": source.url, "kind": source.kind}) + "\n")
+            f.write(json.dumps({"id": job.key, "path": rel, "url": source.url, "kind": source.kind,
+                                "fp": wanted[rel][0]}) + "\n")
             f.flush()
 
-    report = download_images(jobs, DownloadOptions(workers=config.workers, max_size=config.max_size,
-                                                   progress=config.progress), before_commit=record)
+    if old_rows:
+        _reuse_old_images(root, work, wanted, old_rows, records, journal)
+    jobs = [DownloadJob(key=j.key, dest=work / j.dest, sources=j.sources, rotation=j.rotation, crop=j.crop)
+            for j in jobs]
+
+    # --- download --------------------------------------------------------------------------
+    report = download_images(jobs, options, before_commit=record)
 
     # --- duplicates, records, summary -----------------------------------------------------
-    previous = _previous_sources(root / "manifest.csv", journal)
+    previous = _journal_records(journal)
     rows: list[ManifestRow] = []
     first_with_md5: dict[str, str] = {}
     duplicates = 0
@@ -268,29 +333,70 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
         elif out.ok:
             first_with_md5[out.md5] = p.image_id
         row = _manifest_row(p, out, status, reason)
-        if out.skipped and p.image_id in previous:  # fetched by an earlier (interrupted) run
-            row.source_url, row.source_kind = previous[p.image_id]
+        rel = f"{p.split}/{p.class_name}/{p.image_id}.jpg"
+        if out.skipped and rel in previous:  # fetched by an earlier (interrupted) run
+            row.source_url, row.source_kind = previous[rel]["url"], previous[rel]["kind"]
+        if status == "ok":
+            row.processing = wanted[rel][0]
         rows.append(row)
     counts = _count([p for p, r in zip(plan, rows) if r.status == "ok"])
+    empty = [c for c in (pos_folder, neg_folder) if not sum(counts.get(c, {}).values())]
+    if empty:
+        reasons = ", ".join(f"{n} {r}" for r, n in sorted(report.failures_by_reason().items(), key=lambda kv: -kv[1]))
+        raise MlkitError(f"no {' and no '.join(empty)} image could be downloaded ({reasons or 'all were duplicates'}), "
+                         "so there is nothing to train on"
+                         + ("" if work == root else f"; {root} is left as it was")
+                         + ". Check --image-source and your network, then run again (finished images are kept).")
     train_counts = {c: counts.get(c, {}).get("train", 0) for c in (pos_folder, neg_folder)}
     weights = (balance_counts(train_counts, "weights").class_weights
                if config.balance == "weights" and all(train_counts.values()) else balance.class_weights)
-    content_hash = _content_hash(rows)
+    digest = content_hash(rows)
     failures = report.failures_by_reason()
-    write_manifest(root / "manifest.csv", rows)
-    write_attribution(root / "ATTRIBUTION.md", rows, name)
-    contact_sheet({(s, c): [root / r.path for r in rows if r.status == "ok" and r.split == s and r.class_name == c]
-                   for s in ("train", "val", "test") for c in (pos_folder, neg_folder)},
-                  root / "preview.png", title=f"{name}: {positive.name} vs not")
+    sources = dict(Counter(r.source_kind for r in rows if r.status == "ok"))
+    fallback = sum(n for k, n in sources.items() if k != "cvdf")
+    if fallback:
+        tried = sum(1 for o in report.outcomes if not o.skipped)
+        gone = (f" The image source {images_base} gave none of the {tried} images fetched now: check "
+                "--image-source." if tried and not any(r.source_kind == "cvdf" for r, o in zip(rows, report.outcomes)
+                                                       if r.status == "ok" and not o.skipped) else "")
+        notes.append(f"{fallback} of {sum(sources.values())} images came from Flickr "
+                     f"({', '.join(f'{n} {k}' for k, n in sorted(sources.items()) if k != 'cvdf')}), not the CVDF "
+                     f"mirror (manifest.csv's source_kind says which).{gone}")
     result = DatasetResult(root, name, positive, related, [pos_folder, neg_folder], planned, counts, balance,
                            weights, failures, duplicates,
                            sum(1 for o in report.outcomes if o.ok and not o.skipped),
-                           sum(1 for o in report.outcomes if o.skipped), content_hash, False, estimated,
-                           time.perf_counter() - t0, notes)
-    _write_dataset_json(root, config, result, meta)
-    journal.unlink(missing_ok=True)
+                           sum(1 for o in report.outcomes if o.skipped), digest, False, estimated,
+                           0.0, notes, download_seconds=report.elapsed, sources=sources)
+    _write_records(work, rows, name, positive, pos_folder, neg_folder, config, result, meta)
+    if work != root:
+        exchange(root, work)      # the one instant the dataset changes: old -> new, complete
+        shutil.rmtree(work)       # the old generation (unrecognised leftovers are removed next run)
+    (root / JOURNAL).unlink(missing_ok=True)
     (root / BUILD_SETTINGS).unlink(missing_ok=True)
+    result.elapsed = time.perf_counter() - t0
     return result
+
+
+def _write_records(work: Path, rows: list[ManifestRow], name: str, positive: OIClass, pos_folder: str,
+                   neg_folder: str, config: DatasetConfig, result: DatasetResult, meta: OpenImagesMetadata) -> None:
+    """manifest.csv, ATTRIBUTION.md, preview.png, dataset.json, each written atomically; a
+    full disk is an MlkitError naming the file and the space it needed (a rerun resumes)."""
+    path = work / "manifest.csv"
+    try:
+        write_manifest(path, rows)
+        path = work / "ATTRIBUTION.md"
+        write_attribution(path, rows, name)
+        path = work / "preview.png"
+        contact_sheet({(s, c): [work / r.path for r in rows if r.status == "ok" and r.split == s
+                                and r.class_name == c]
+                       for s in ("train", "val", "test") for c in (pos_folder, neg_folder)},
+                      path, title=f"{name}: {positive.name} vs not")
+        path = work / "dataset.json"
+        _write_dataset_json(work, config, result, meta)
+    except OSError as e:
+        needed = 600 * len(rows) + 2_000_000  # ~0.6 KB a manifest/attribution row, ~2 MB of preview
+        raise MlkitError(describe_write_error(e.filename or path, e, needed)
+                         + " (the images downloaded so far are kept)") from e
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -418,67 +524,131 @@ def _manifest_row(p: PlannedImage, out, status: str, reason: str) -> ManifestRow
         oi_subset=p.oi_subset)
 
 
-def _previous_sources(manifest: Path, journal: Path) -> dict[str, tuple[str, str]]:
-    """ImageID -> (source_url, source_kind) recorded by an earlier run (its manifest, or
-    the journal of a run that was interrupted before writing one)."""
-    out: dict[str, tuple[str, str]] = {}
-    if manifest.is_file():
-        try:
-            out.update((r.ImageID, (r.source_url, r.source_kind)) for r in read_manifest(manifest)
-                       if r.status == "ok")
-        except (OSError, ValueError, TypeError):
-            pass
+def _journal_records(journal: Path) -> dict[str, dict]:
+    """Relative path -> {"url", "kind", "fp"} of each file a run in this folder put in
+    place (the journal is written before each rename; a line cut short by a kill, or of
+    an older format without a path, is skipped)."""
+    out: dict[str, dict] = {}
     if journal.is_file():
         for line in journal.read_text(encoding="utf-8").splitlines():
             try:
                 entry = json.loads(line)
-                out[entry["id"]] = (entry["url"] or "", entry["kind"] or "")
+                out[entry["path"]] = {"url": entry["url"] or "", "kind": entry["kind"] or "", "fp": entry.get("fp")}
             except (ValueError, KeyError, TypeError):
-                continue  # a line cut short by a kill
+                continue
     return out
 
 
-def _content_hash(rows: Sequence[ManifestRow]) -> str:
-    h = hashlib.sha256()
-    for r in sorted((r for r in rows if r.status == "ok"), key=lambda r: r.path):
-        h.update(f"{r.path} {r.md5}\n".encode())
-    return h.hexdigest()
-
-
-def _check_settings(root: Path, config: DatasetConfig) -> None:
-    """A folder of an earlier build is resumed or rebuilt only if its settings match
-    (or with --force); a foreign non-empty folder is never touched without --force."""
-    in_progress, finished = root / BUILD_SETTINGS, root / "dataset.json"
+def _manifest_rows(path: Path) -> list[ManifestRow]:
     try:
-        if in_progress.is_file():
-            previous = json.loads(in_progress.read_text())
-        elif finished.is_file():
-            previous = json.loads(finished.read_text()).get("settings", {})
-        else:
-            if root.exists() and any(root.iterdir()) and not config.force:
-                raise MlkitError(f"{root} exists and is not an mlkit dataset; choose another --name or pass --force")
-            return
-    except ValueError:
-        previous = {}
+        return read_manifest(path)
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, TypeError) as exc:
+        raise MlkitError(f"{path} is unreadable ({exc}); mlkit cannot tell which files in {path.parent} are its "
+                         "own: move the folder away, or choose another --name") from None
+
+
+def _read_settings(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _check_settings(root: Path, config: DatasetConfig) -> str:
+    """What ``root`` holds: "new" (nothing, or an empty folder), "resume" (an unfinished
+    build with these settings) or "complete" (a finished dataset, rebuilt beside itself).
+    Other settings need --force; a folder mlkit did not make is refused, always."""
+    in_progress, finished = root / BUILD_SETTINGS, root / "dataset.json"
+    if not root.exists():
+        return "new"
+    if not root.is_dir():
+        raise MlkitError(f"{root} is a file, not a dataset folder; choose another --name or --data-dir")
+    if not finished.is_file() and not in_progress.is_file():
+        if any(root.iterdir()):
+            raise MlkitError(f"{root} exists and is not an mlkit dataset (it has no dataset.json); mlkit never "
+                             "writes into or deletes from a folder it did not make. Choose another --name or "
+                             "--data-dir, or move that folder away.")
+        return "new"
+    if finished.is_file():
+        info = _read_settings(finished)
+        previous = (info or {}).get("settings", {})
+    else:
+        previous = _read_settings(in_progress) or {}
     current = config.shaping_settings()
     changed = sorted(k for k in current if previous.get(k) != current[k])
     if changed and not config.force:
         raise MlkitError(f"{root} was built with other settings ({', '.join(changed)}). Pass --force to "
                          "rebuild it (images that no longer belong are removed), or --name for a new dataset.")
+    return "complete" if finished.is_file() else "resume"
 
 
-def _remove_stale(root: Path, keep: set[Path]) -> None:
-    """Remove image files of an earlier build that this plan does not contain."""
-    for split in ("train", "val", "test"):
+_OWN_TOP_LEVEL = set(DATASET_FILES) | {BUILD_SETTINGS, JOURNAL}
+
+
+def _refuse_foreign(root: Path, ours: set[str], *, top_level: bool) -> None:
+    """Refuse to rebuild a dataset folder holding files mlkit did not write (a rebuild
+    would drop them): every image must be one its manifest or journal lists."""
+    foreign: list[str] = []
+    for split in IMAGE_SPLITS:
         d = root / split
-        if not d.is_dir():
+        if d.is_dir():
+            foreign += [f.relative_to(root).as_posix() for f in d.rglob("*")
+                        if f.is_file() and f.relative_to(root).as_posix() not in ours
+                        and not (f.name.startswith(".") and ".part" in f.name)]
+    if top_level and root.is_dir():
+        foreign += [f.name for f in root.iterdir()
+                    if f.name not in _OWN_TOP_LEVEL and not (f.is_dir() and f.name in IMAGE_SPLITS)
+                    and not (f.name.startswith(".") and ".part" in f.name)]  # a killed atomic write
+    if foreign:
+        listing = ", ".join(sorted(foreign)[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise MlkitError(f"{root} holds {len(foreign)} file(s) that mlkit did not write ({listing}); mlkit only "
+                         "replaces files its own manifest lists. Move them out of the dataset folder, then run again.")
+
+
+def _remove_stale(work: Path, wanted: dict[str, tuple[str, set[str]]], records: dict[str, dict]) -> None:
+    """Remove the files an earlier run in ``work`` wrote (its journal lists them) that this
+    plan does not want as they are: not planned, made with other processing, or from a
+    source this plan does not use. Nothing the journal does not list is touched."""
+    for rel, rec in records.items():
+        want = wanted.get(rel)
+        if want is None or rec.get("fp") != want[0] or rec.get("url") not in want[1]:
+            (work / rel).unlink(missing_ok=True)
+    for split in IMAGE_SPLITS:
+        d = work / split
+        if d.is_dir():
+            for sub in sorted((p for p in d.rglob("*") if p.is_dir()), reverse=True):
+                if not any(sub.iterdir()):
+                    sub.rmdir()
+
+
+def _reuse_old_images(root: Path, work: Path, wanted: dict[str, tuple[str, set[str]]],
+                      old_rows: dict[str, ManifestRow], records: dict[str, dict], journal: Path) -> None:
+    """Hard-link into the new generation the old images made from the same source with
+    the same processing (the old manifest records both), and journal them."""
+    lines, links = [], []
+    for rel, (fp, urls) in wanted.items():
+        row = old_rows.get(rel)
+        if row is None or rel in records or row.processing != fp or row.source_url not in urls:
             continue
-        for f in d.rglob("*"):
-            if f.is_file() and f.relative_to(root) not in keep:
-                f.unlink()
-        for sub in sorted((p for p in d.rglob("*") if p.is_dir()), reverse=True):
-            if not any(sub.iterdir()):
-                sub.rmdir()
+        src = root / rel
+        try:
+            if str(row.size) and src.stat().st_size != int(row.size):
+                continue  # changed behind our back: fetch it again
+        except (OSError, ValueError):
+            continue
+        links.append(rel)
+        lines.append(json.dumps({"id": row.ImageID, "path": rel, "url": row.source_url, "kind": row.source_kind,
+                                 "fp": fp}) + "\n")
+    if lines:  # journalled first, so that a kill never leaves a file in `work` it does not list
+        with open(journal, "a", encoding="utf-8") as f:
+            f.writelines(lines)
+            f.flush()
+            os.fsync(f.fileno())
+    for rel in links:
+        link_or_copy(root / rel, work / rel)
 
 
 def _write_dataset_json(root: Path, config: DatasetConfig, result: DatasetResult, meta: OpenImagesMetadata) -> None:

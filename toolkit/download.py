@@ -7,7 +7,8 @@ placeholder, MD5 of originals), applies orientation / rotation / crop / resize, 
 writes it atomically as JPEG. A rerun after a crash, Ctrl-C or ``kill -9`` skips what is
 already on disk and ends with exactly the files of an uninterrupted run; no partial or
 corrupt file is ever left at a destination path. (A file that decodes is trusted as it
-is: whoever changes ``max_size``, rotation or crop between runs must clear the old files.)
+is: whoever changes ``max_size``, rotation or crop between runs must clear the old files;
+``processing_fingerprint`` names the processing a file was made with, for that check.)
 
 Every failure carries a short, stable reason code (they go into a manifest):
 
@@ -64,6 +65,7 @@ __all__ = [
     "DownloadReport",
     "ImageSource",
     "download_images",
+    "processing_fingerprint",
 ]
 
 SOURCE_KINDS = ("cvdf", "thumbnail", "original")
@@ -125,6 +127,22 @@ class DownloadJob:
         object.__setattr__(self, "sources", tuple(self.sources))
         if _missing(self.rotation):  # the Rotation column is often empty (NaN in pandas)
             object.__setattr__(self, "rotation", None)
+
+
+PROCESSING_VERSION = 1
+"""Bump whenever ``_process`` makes other pixels from the same bytes and settings (so files
+made by an older version are made again)."""
+
+
+def processing_fingerprint(job: DownloadJob, options: DownloadOptions) -> str:
+    """A short name of everything that decides the pixels written for ``job`` besides the
+    source bytes: the processing version, rotation, crop box, max size and JPEG quality.
+    Two files with the same source and fingerprint are the same file."""
+    rotation = float(job.rotation or 0.0) % 360.0
+    crop = None if job.crop is None else [round(float(v), 6) for v in job.crop]
+    text = (f"v{PROCESSING_VERSION} rot={rotation:g} crop={crop} max={options.max_size} "
+            f"q={options.jpeg_quality}")
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 def _missing(value: object) -> bool:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
@@ -81,3 +84,154 @@ def _umask() -> int:
     umask = os.umask(0o077)
     os.umask(umask)
     return umask
+
+
+# --------------------------------------------------------------------------- generations
+
+_RENAME_EXCHANGE = 2  # linux/fs.h: swap two paths in one step
+
+
+def exchange(a: Path | str, b: Path | str) -> None:
+    """Swap two folders (or files) so that at every instant each path holds one complete
+    version. Linux does it in one step with ``renameat2(RENAME_EXCHANGE)`` (see
+    rename(2): "Atomically exchange oldpath and newpath"). Where that is missing (another
+    OS, a file system that refuses it), two renames via ``<a>.swap`` are used: a kill
+    between them leaves ``a`` absent and ``<a>.swap`` complete, which ``recover_exchange``
+    puts back."""
+    a, b = Path(a), Path(b)
+    if _renameat2(a, b):
+        return
+    aside = a.with_name(a.name + ".swap")
+    os.replace(a, aside)
+    os.replace(b, a)
+    os.replace(aside, b)
+
+
+def recover_exchange(a: Path | str) -> None:
+    """Undo a two-rename ``exchange`` of ``a`` that a kill cut short."""
+    a = Path(a)
+    aside = a.with_name(a.name + ".swap")
+    if aside.exists() and not a.exists():
+        os.replace(aside, a)
+
+
+def _renameat2(a: Path, b: Path) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):  # a libc without renameat2 (glibc < 2.28, musl)
+        return False
+    at_fdcwd = -100
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False  # the kernel or the file system cannot exchange: two renames then
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def link_or_copy(src: Path | str, dest: Path | str) -> None:
+    """Give ``dest`` the content of ``src``: a hard link (no copy, no space) where the file
+    system allows one, else a copy written atomically."""
+    src, dest = Path(src), Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dest)
+        return
+    except FileExistsError:
+        dest.unlink()
+        os.link(src, dest)
+        return
+    except OSError:
+        pass
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+# --------------------------------------------------------------------------- locks
+
+
+LOCK_TIMEOUT_S = float(os.environ.get("MLKIT_LOCK_TIMEOUT", "3600"))
+"""How long a run waits for another one that holds the same dataset or cache entry."""
+
+
+@contextmanager
+def locked(lock_path: Path | str, what: str, timeout: float | None = None) -> Iterator[None]:
+    """Hold an exclusive lock (``filelock``: ``flock`` on POSIX, ``msvcrt`` on Windows) on
+    ``lock_path`` while the block runs. When another process holds it, say so on stderr
+    and wait up to ``timeout`` seconds (``MLKIT_LOCK_TIMEOUT``, default an hour), then fail
+    with an MlkitError. The lock file stays (removing it would race with a waiter)."""
+    import filelock
+
+    from .errors import MlkitError
+
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(lock_path), thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        wait = LOCK_TIMEOUT_S if timeout is None else timeout
+        sys.stderr.write(f"Waiting for another mlkit run that is using {what} (lock {lock_path}) ...\n")
+        sys.stderr.flush()
+        try:
+            lock.acquire(timeout=wait)
+        except filelock.Timeout:
+            raise MlkitError(f"another mlkit run has been using {what} for over {wait:.0f} s (lock "
+                             f"{lock_path}); wait for it to finish or stop it, then run again "
+                             "(MLKIT_LOCK_TIMEOUT sets how long to wait)") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def file_md5(path: Path | str, chunk: int = 1 << 20) -> str:
+    """Hex MD5 of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_writable(folder: Path | str, what: str) -> None:
+    """Raise an MlkitError before any work when ``folder`` (or the nearest folder above it
+    that exists, where it would be created) cannot be written."""
+    from .errors import MlkitError
+
+    folder = Path(folder).expanduser().absolute()
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise MlkitError(f"{what} {folder} is not a folder ({probe} is a file); give a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise MlkitError(f"{what} {folder} is not writable ({probe} is read-only for this user); "
+                         "choose another folder or fix its permissions")
+
+
+def describe_write_error(path: Path | str, error: OSError, needed: int | None = None) -> str:
+    """The words for a failed write: the path, and for a full disk the space needed."""
+    path = Path(path)
+    if error.errno == errno.ENOSPC:
+        free = ""
+        with suppress(OSError):
+            free = f", {shutil.disk_usage(_existing_parent(path)).free / 1e6:.1f} MB free"
+        need = f" (needs about {needed / 1e6:.1f} MB{free})" if needed else (f" ({free[2:]})" if free else "")
+        return f"no space left on the disk to write {path}{need}; free some space and run again"
+    return f"cannot write {path}: {error.strerror or error}; check the folder's permissions"
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -32,6 +34,7 @@ class ManifestRow:
     landing_page: str
     original_url: str
     oi_subset: str         # the Open Images split the image comes from
+    processing: str = ""   # download.processing_fingerprint of the file ("" in older manifests)
 
     @property
     def path(self) -> str:
@@ -55,6 +58,79 @@ def read_manifest(path: Path) -> list[ManifestRow]:
         reader = csv.DictReader(f)
         return [ManifestRow(**{("class_name" if k == "class" else k): v for k, v in row.items()})
                 for row in reader]
+
+
+IMAGE_SPLITS = ("train", "val", "test")
+DATASET_FILES = ("manifest.csv", "ATTRIBUTION.md", "dataset.json", "preview.png")
+
+
+def content_hash(rows: Sequence[ManifestRow]) -> str:
+    """SHA-256 over the ``path md5`` lines of the images on disk (dataset.json records it)."""
+    h = hashlib.sha256()
+    for r in sorted((r for r in rows if r.status == "ok"), key=lambda r: r.path):
+        h.update(f"{r.path} {r.md5}\n".encode())
+    return h.hexdigest()
+
+
+def verify_dataset(root: Path | str, *, checksums: bool = False) -> list[str]:
+    """What is wrong with the dataset folder ``root``: one sentence per problem, none when
+    its images are exactly the ones its manifest lists (each of the recorded size, and with
+    ``checksums`` the recorded MD5), no image is in two splits, and dataset.json's content
+    hash is the manifest's. Reads only; cheap without ``checksums`` (one stat per file)."""
+    root = Path(root)
+    problems: list[str] = []
+    if (root / ".build.json").exists():
+        problems.append(f"a build of {root} is unfinished (.build.json is there): run the same "
+                        "build-dataset command again to finish it")
+    try:
+        info = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return problems + [f"{root} has no dataset.json: it is not a finished mlkit dataset"]
+    except (OSError, ValueError) as exc:
+        return problems + [f"{root / 'dataset.json'} is unreadable ({exc})"]
+    try:
+        rows = read_manifest(root / "manifest.csv")
+    except FileNotFoundError:
+        return problems + [f"{root} has no manifest.csv"]
+    except (OSError, ValueError, TypeError) as exc:
+        return problems + [f"{root / 'manifest.csv'} is unreadable ({exc})"]
+    ok = [r for r in rows if r.status == "ok"]
+    listed = {r.path: r for r in ok}
+    splits_of: dict[str, set[str]] = {}
+    for r in ok:
+        splits_of.setdefault(r.ImageID, set()).add(r.split)
+    both = sorted(i for i, s in splits_of.items() if len(s) > 1)
+    if both:
+        problems.append(f"{len(both)} images are in more than one split (e.g. {both[0]})")
+    on_disk = {str(f.relative_to(root).as_posix()) for s in IMAGE_SPLITS if (root / s).is_dir()
+               for f in (root / s).rglob("*") if f.is_file()}
+    extra = sorted(on_disk - set(listed))
+    if extra:
+        problems.append(f"{len(extra)} files are not in the manifest (e.g. {extra[0]})")
+    missing = sorted(set(listed) - on_disk)
+    if missing:
+        problems.append(f"{len(missing)} manifest rows have no file (e.g. {missing[0]})")
+    wrong = []
+    for path in sorted(set(listed) & on_disk):
+        r = listed[path]
+        f = root / path
+        if str(r.size) and f.stat().st_size != int(r.size):
+            wrong.append(path)
+        elif checksums and r.md5 and _md5(f) != r.md5:
+            wrong.append(path)
+    if wrong:
+        problems.append(f"{len(wrong)} files differ from their manifest row (e.g. {wrong[0]})")
+    if info.get("content_hash") and info["content_hash"] != content_hash(rows):
+        problems.append("dataset.json and manifest.csv describe different images (content hash differs)")
+    return problems
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _md(text: str) -> str:

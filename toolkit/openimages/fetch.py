@@ -12,7 +12,12 @@ is complete and verified:
   a dropped connection within one call or after a killed run (``Range`` + ``If-Range``);
 - the size must match what the server announced and, when the server sends
   ``x-goog-hash: md5=...`` (Google Cloud Storage does), so must the MD5; only then is the
-  file renamed into place, so the final path never holds a truncated file.
+  file renamed into place, so the final path never holds a truncated file;
+- the sidecar records the file's size, MD5 and modification time. A cached file is used
+  only if its size is the recorded one and, when its modification time changed (it was
+  written to since), its MD5 is too; a damaged file is downloaded again, with a message;
+- a download holds a lock (``<file>.lock``) so that two runs never write one file at once:
+  the second waits, then finds the file in the cache.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from urllib.request import url2pathname
 import requests
 
 from toolkit.errors import MlkitError
+from toolkit.fsutil import file_md5, locked
 from toolkit.openimages import layout
 
 CHUNK_SIZE = 256 * 1024
@@ -219,30 +225,58 @@ def fetch(
         return path
 
     dest = source.cache_path(relpath)
-    cached = _cached(dest)
-    if cached is not None:
-        return cached
+    if _cached(dest)[0]:
+        return dest
 
     url = source.url(relpath)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    own_session = session is None
-    http = session if session is not None else requests.Session()
-    try:
-        with _progress_bar(progress, relpath) as bar:
-            return _download(http, url, dest, timeout=timeout, retries=max(0, retries), bar=bar)
-    finally:
-        if own_session:
-            http.close()
+    with locked(dest.with_name(dest.name + ".lock"), f"the cached file {dest}"):
+        ok, problem = _cached(dest)  # another run may have fetched it while we waited
+        if ok:
+            return dest
+        if problem:
+            print(f"The cached {dest} is damaged ({problem}); downloading it again.", file=sys.stderr)
+            dest.unlink(missing_ok=True)
+            _sidecar(dest).unlink(missing_ok=True)
+        own_session = session is None
+        http = session if session is not None else requests.Session()
+        try:
+            with _progress_bar(progress, relpath) as bar:
+                return _download(http, url, dest, timeout=timeout, retries=max(0, retries), bar=bar)
+        finally:
+            if own_session:
+                http.close()
 
 
-def _cached(dest: Path) -> Path | None:
+_VERIFIED: set[tuple[str, int, int]] = set()  # (path, size, mtime_ns) checked in this process
+
+
+def _cached(dest: Path) -> tuple[bool, str | None]:
+    """(usable, what is wrong): the cached file is used only as its sidecar describes it.
+    The size is checked every time; the MD5 (about 2 s a GB) only when the file's
+    modification time is not the one recorded, i.e. something wrote to it since."""
     meta = _read_json(_sidecar(dest))
-    if meta is None or not dest.is_file():
-        return None
+    try:
+        st = dest.stat()
+    except FileNotFoundError:
+        return False, None
+    if meta is None:
+        return False, None  # no sidecar: not known to be complete
     size = meta.get("size")
-    if isinstance(size, int) and dest.stat().st_size != size:
-        return None  # replaced or damaged behind our back: fetch it again
-    return dest
+    if isinstance(size, int) and st.st_size != size:
+        return False, f"{st.st_size} bytes, {size} recorded"
+    key = (str(dest), st.st_size, st.st_mtime_ns)
+    if meta.get("mtime_ns") == st.st_mtime_ns or key in _VERIFIED:
+        return True, None
+    md5 = meta.get("md5")
+    if not isinstance(md5, str):
+        return True, None  # an old sidecar without an MD5: size is all there is to check
+    got = _b64(file_md5(dest))
+    if got != md5:
+        return False, f"its MD5 is {got}, {md5} recorded when it was downloaded"
+    _VERIFIED.add(key)
+    _write_json(_sidecar(dest), {**meta, "mtime_ns": st.st_mtime_ns})  # checked: trust this time
+    return True, None
 
 
 # The download proper: one loop of attempts, each a single HTTP request.
@@ -312,6 +346,7 @@ def _download(http: requests.Session, url: str, dest: Path, *, timeout: float, r
         _fsync(part)
         os.replace(part, dest)
         _write_json(_sidecar(dest), {
+            "mtime_ns": dest.stat().st_mtime_ns,
             "url": url,
             "size": done.size,
             "md5": _b64(done.md5_hex),  # base64, as in x-goog-hash

@@ -14,6 +14,12 @@ column files that later runs memory-map:
 
 A query ("which images carry label X with Confidence 1") is then a table lookup over
 the label codes: well under a second for 58M rows.
+
+``meta.json`` records each column file's size, MD5 and modification time. An index is
+used only if every file has its size and, where its modification time changed, its MD5;
+a damaged one is rebuilt, with a message. Building holds a lock (``<cache>/locks/index-<name>.lock``) so that
+two runs never build one index at once, and removes the temporary folders of builds that
+were killed.
 """
 
 from __future__ import annotations
@@ -36,10 +42,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MlkitError
+from ..fsutil import file_md5, locked
 from .labelscan import key_name, scan_chunk
 from .layout import LABEL_COLUMNS
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: meta.json records the column files' sizes and MD5s
 CHUNK_BYTES = 48 << 20
 MAX_LABELS = 65535
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -312,23 +319,60 @@ def open_label_index(csv_path: Path | str, cache_dir: Path | str, *, progress: b
     if not csv_path.is_file():
         raise MlkitError(f"labels file not found: {csv_path}")
     out = index_dir_for(csv_path, Path(cache_dir))
-    st = csv_path.stat()
-    meta_path = out / "meta.json"
-    if meta_path.is_file():
+    meta, problem = _usable(out, csv_path)
+    if meta is not None:
+        return _load(out, meta)
+    lock = Path(cache_dir) / "locks" / f"index-{out.name}.lock"  # not in index/: only indexes live there
+    with locked(lock, f"the label index of {csv_path.name}"):
+        meta, problem = _usable(out, csv_path)  # another run may have built it while we waited
+        if meta is not None:
+            return _load(out, meta)
+        if problem:
+            print(f"The label index {out} is damaged ({problem}); rebuilding it.", file=sys.stderr)
+        for stale in out.parent.glob(f".{out.name}.tmp-*"):  # left by a killed build (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
         try:
-            meta = json.loads(meta_path.read_text())
-            if (meta.get("format") == FORMAT_VERSION and meta.get("source_size") == st.st_size
-                    and meta.get("source_mtime_ns") == st.st_mtime_ns):
-                return _load(out, meta)
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable or stale: rebuild below
+            meta = build_label_index(csv_path, out, progress=progress, workers=workers, on_bytes=on_bytes)
+        except MlkitError as exc:
+            if csv_path.name in str(exc):
+                raise
+            raise MlkitError(f"{csv_path.name}: {exc}") from None
+        return _load(out, meta)
+
+
+_VERIFIED: set[tuple[str, int, int]] = set()  # (file, size, mtime_ns) whose MD5 was checked in this process
+
+
+def _usable(out: Path, csv_path: Path) -> tuple[dict | None, str | None]:
+    """(its meta, or None) and why it cannot be used when it is damaged (None when it is
+    only missing or stale, i.e. made from another version of the CSV or by another format)."""
     try:
-        meta = build_label_index(csv_path, out, progress=progress, workers=workers, on_bytes=on_bytes)
-    except MlkitError as exc:
-        if csv_path.name in str(exc):
-            raise
-        raise MlkitError(f"{csv_path.name}: {exc}") from None
-    return _load(out, meta)
+        meta = json.loads((out / "meta.json").read_text())
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as exc:
+        return None, f"meta.json unreadable: {exc}"
+    st = csv_path.stat()
+    if not isinstance(meta, dict) or not (meta.get("format") == FORMAT_VERSION
+                                          and meta.get("source_size") == st.st_size
+                                          and meta.get("source_mtime_ns") == st.st_mtime_ns):
+        return None, None
+    for name, rec in (meta.get("files") or {}).items():
+        path = out / name
+        try:
+            fst = path.stat()
+        except OSError:
+            return None, f"{name} is missing"
+        if fst.st_size != rec.get("size"):
+            return None, f"{name} has {fst.st_size} bytes, {rec.get('size')} recorded"
+        key = (str(path), fst.st_size, fst.st_mtime_ns)
+        if fst.st_mtime_ns != rec.get("mtime_ns") and key not in _VERIFIED:
+            if file_md5(path) != rec.get("md5"):
+                return None, f"{name} differs from its recorded MD5"
+            _VERIFIED.add(key)
+    if not meta.get("files"):
+        return None, "meta.json lists no column files"
+    return meta, None
 
 
 def _load(out: Path, meta: dict) -> LabelIndex:
@@ -418,6 +462,10 @@ def build_label_index(csv_path: Path, out: Path, *, progress: bool = True, worke
             "labels": labels,
             "build_seconds": round(time.perf_counter() - t0, 3),
         }
+        meta["files"] = {}
+        for name in ("run.u32", "runs.u64", "labels.u16", "conf.u8", "images.u64", "counts.i64"):
+            fst = (tmp / name).stat()  # os.replace of the folder keeps each file's mtime
+            meta["files"][name] = {"size": fst.st_size, "md5": file_md5(tmp / name), "mtime_ns": fst.st_mtime_ns}
         (tmp / "meta.json").write_text(json.dumps(meta))
         if out.exists():
             shutil.rmtree(out)

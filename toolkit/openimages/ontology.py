@@ -44,6 +44,7 @@ class ClassTable:
     """All classes of one class-descriptions file."""
 
     classes: list[OIClass]
+    origin: str = ""  # the file it was read from, named in errors (a damaged copy misleads)
     by_mid: dict[str, OIClass] = field(init=False)
     _by_name: dict[str, list[OIClass]] = field(init=False, repr=False)
 
@@ -89,9 +90,15 @@ class ClassTable:
         if hint:
             listing = ", ".join(f"\"{c.name}\"" for c in hint)
             raise MlkitError(f"no Open Images class is called \"{text}\". Did you mean {listing}? "
-                             f"(`mlkit classes {text.split()[0]}` searches the class list)")
+                             f"(`mlkit classes {text.split()[0]}` searches the class list){self._where()}")
         raise MlkitError(f"no Open Images class is called \"{text}\" and none is close. "
-                         "Search the class list with `mlkit classes WORD`.")
+                         f"Search the class list with `mlkit classes WORD`.{self._where()}")
+
+    def _where(self) -> str:
+        if not self.origin:
+            return ""
+        return (f" Class names were read from {self.origin}; if that copy is damaged, delete it (and its "
+                ".meta.json beside it, in the cache) and mlkit downloads it again.")
 
     def suggest(self, text: str, n: int = 5) -> list[OIClass]:
         """Close display names: spelling variants first, then fuzzy matches."""
@@ -149,14 +156,15 @@ def read_class_table(path: Path | str) -> ClassTable:
                     continue
                 if len(row) < 2 or not is_mid(row[0]):
                     raise MlkitError(
-                        f"{path.name}, line {lineno}: expected LabelName,DisplayName "
-                        f"(e.g. /m/01b9xk,Hot dog), got {','.join(row)[:80]!r}")
+                        f"{path}, line {lineno}: expected LabelName,DisplayName "
+                        f"(e.g. /m/01b9xk,Hot dog), got {','.join(row)[:80]!r}; if this is a damaged cached "
+                        "copy, delete it (and its .meta.json) to download it again")
                 classes.append(OIClass(row[0].strip(), row[1].strip()))
     except UnicodeDecodeError as exc:
         raise MlkitError(f"{path.name} is not a UTF-8 text file ({exc.reason})") from None
     if not classes:
         raise MlkitError(f"{path.name} lists no classes")
-    return ClassTable(classes)
+    return ClassTable(classes, origin=str(path))
 
 
 # ----------------------------------------------------------------------------- hierarchy

@@ -4,13 +4,19 @@ The v6 train image list is ~2.7 GB of quoted text (titles, authors, URLs). It is
 streamed once through pyarrow's CSV reader into a Parquet file of modest row groups; the
 official files are sorted by ImageID, so a lookup of a few hundred IDs reads only the
 row groups whose min/max statistics can hold them.
+
+Beside each Parquet file, ``<file>.json`` records its size, MD5 and modification time at
+write; a copy that differs (or that pyarrow cannot open) is rebuilt, with a message. A
+build holds ``<cache>/locks/table-<file>.lock``, so two runs never write one copy at once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -22,6 +28,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from ..errors import MlkitError
+from ..fsutil import atomic_write_text, file_md5, locked
 
 FORMAT_VERSION = 1
 
@@ -70,9 +77,53 @@ def open_csv_table(csv_path: Path | str, cache_dir: Path | str, required: Sequen
             f"{csv_path.name} is not an Open Images {kind}: missing column(s) {', '.join(missing)}. "
             f"Expected the header {','.join(required)}")
     out = _cache_path(csv_path, Path(cache_dir))
-    if not out.is_file():
+    table, problem = _usable(out)
+    if table is not None:
+        return table
+    with locked(Path(cache_dir) / "locks" / f"table-{out.name}.lock", f"the table cache of {csv_path.name}"):
+        table, problem = _usable(out)  # another run may have built it while we waited
+        if table is not None:
+            return table
+        if problem:
+            print(f"The cached table {out} is damaged ({problem}); rebuilding it.", file=sys.stderr)
+        for stale in out.parent.glob(f".{out.name}.*.part"):  # left by a killed build (we hold the lock)
+            stale.unlink(missing_ok=True)
         _convert(csv_path, out, names)
-    return CsvTable(out)
+        st = out.stat()
+        atomic_write_text(_sidecar(out), json.dumps({"size": st.st_size, "md5": file_md5(out),
+                                                      "mtime_ns": st.st_mtime_ns}) + "\n")
+        return CsvTable(out)
+
+
+_VERIFIED: set[tuple[str, int, int]] = set()  # (file, size, mtime_ns) whose MD5 was checked in this process
+
+
+def _sidecar(out: Path) -> Path:
+    return out.with_name(out.name + ".json")
+
+
+def _usable(out: Path) -> tuple[CsvTable | None, str | None]:
+    """The cached copy if it is the one its sidecar describes (size always; MD5 when the
+    modification time changed), else None and what is wrong (None when it is missing)."""
+    try:
+        st = out.stat()
+    except FileNotFoundError:
+        return None, None
+    try:
+        rec = json.loads(_sidecar(out).read_text())
+    except (OSError, ValueError):
+        return None, "no record of its size and checksum"
+    if st.st_size != rec.get("size"):
+        return None, f"{st.st_size} bytes, {rec.get('size')} recorded"
+    key = (str(out), st.st_size, st.st_mtime_ns)
+    if st.st_mtime_ns != rec.get("mtime_ns") and key not in _VERIFIED:
+        if file_md5(out) != rec.get("md5"):
+            return None, "it differs from its recorded MD5"
+        _VERIFIED.add(key)
+    try:
+        return CsvTable(out), None
+    except (pa.ArrowInvalid, OSError) as exc:
+        return None, f"pyarrow cannot read it: {exc}"
 
 
 def _convert(csv_path: Path, out: Path, names: list[str]) -> None:
@@ -101,6 +152,7 @@ def _convert(csv_path: Path, out: Path, names: list[str]) -> None:
     for old in out.parent.glob(f"{prefix}-*.parquet"):
         if old != out and old.name.rsplit("-", 3)[0] == prefix:
             old.unlink(missing_ok=True)
+            _sidecar(old).unlink(missing_ok=True)
 
 
 def clear(cache_dir: Path) -> None:
