@@ -1,13 +1,23 @@
 """Parquet copies of the big per-image CSVs (image lists, boxes), looked up by ImageID.
 
 The v6 train image list is ~2.7 GB of quoted text (titles, authors, URLs). It is
-streamed once through pyarrow's CSV reader into a Parquet file of modest row groups; the
-official files are sorted by ImageID, so a lookup of a few hundred IDs reads only the
-row groups whose min/max statistics can hold them.
+streamed through pyarrow's CSV reader into a Parquet file of modest row groups, sorted
+by ImageID on the way, so a lookup of a few hundred IDs reads only the row groups whose
+min/max statistics can hold them. The sort is needed: the official image lists are not
+sorted by ImageID (a third-party check of the real files found rows such as
+``4fa8054781a4c382`` before ``d05c3e451f79174d``; see the project's notes on Open
+Images, docs/openimages.md "Sort order"), and unsorted row groups each span nearly the
+whole ID range, so their statistics prune nothing.
+
+Sorting a 2.7 GB file in memory would need several GB, so it is done in two passes with
+bounded memory: rows are first spread over 16 temporary Parquet files by the first
+character of their ImageID, then each bucket (about 1/16 of the file) is sorted and
+appended, in bucket order, to the final file.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import shutil
@@ -18,12 +28,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from ..errors import MlkitError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: rows sorted by ImageID
+ROW_GROUP_ROWS = 8192  # small groups: a lookup of a few hundred IDs skips most of them
 
 
 class CsvTable:
@@ -31,21 +41,50 @@ class CsvTable:
 
     def __init__(self, parquet: Path):
         self.parquet = parquet
-        self._dataset = pads.dataset(str(parquet), format="parquet")
+        self._file = pq.ParquetFile(str(parquet))
+        self._ranges = _id_ranges(self._file)
+        self.row_groups_read = 0
+        """Row groups the last ``rows_for`` read (the rest were pruned by their statistics)."""
 
     @property
     def columns(self) -> list[str]:
-        return self._dataset.schema.names
+        return self._file.schema_arrow.names
+
+    @property
+    def row_groups(self) -> int:
+        return self._file.num_row_groups
 
     def rows_for(self, image_ids: Iterable[str], columns: Sequence[str] | None = None) -> pa.Table:
         ids = sorted(set(image_ids))
-        if not ids:
-            return self._dataset.schema.empty_table()
-        return self._dataset.to_table(columns=list(columns) if columns else None,
-                                      filter=pc.field("ImageID").isin(ids))
+        cols = list(columns) if columns else None
+        if cols and "ImageID" not in cols:
+            cols = ["ImageID", *cols]
+        groups = [g for g, (lo, hi) in enumerate(self._ranges)
+                  if lo is None or bisect.bisect_left(ids, lo) < bisect.bisect_right(ids, hi)]
+        self.row_groups_read = len(groups)
+        if not ids or not groups:
+            schema = self._file.schema_arrow
+            return schema.empty_table().select(cols) if cols else schema.empty_table()
+        table = self._file.read_row_groups(groups, columns=cols)
+        table = table.filter(pc.is_in(table["ImageID"], value_set=pa.array(ids, pa.string())))
+        return table.select(list(columns)) if columns else table
 
     def count_rows(self) -> int:
-        return self._dataset.count_rows()
+        return self._file.metadata.num_rows
+
+
+def _id_ranges(pf: pq.ParquetFile) -> list[tuple[str | None, str | None]]:
+    """(min, max) ImageID of each row group; (None, None) where statistics are missing."""
+    col = pf.schema_arrow.get_field_index("ImageID")
+    out: list[tuple[str | None, str | None]] = []
+    for g in range(pf.num_row_groups):
+        stats = pf.metadata.row_group(g).column(col).statistics
+        if stats is None or not stats.has_min_max:
+            out.append((None, None))
+        else:
+            lo, hi = stats.min, stats.max
+            out.append((lo.decode() if isinstance(lo, bytes) else lo, hi.decode() if isinstance(hi, bytes) else hi))
+    return out
 
 
 def _cache_path(csv_path: Path, cache_dir: Path) -> Path:
@@ -87,9 +126,8 @@ def _convert(csv_path: Path, out: Path, names: list[str]) -> None:
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
                                                  strings_can_be_null=False),
         )
-        with pq.ParquetWriter(tmp, reader.schema, compression="zstd") as writer:
-            for batch in reader:
-                writer.write_table(pa.Table.from_batches([batch]), row_group_size=65536)
+        with tempfile.TemporaryDirectory(prefix=".sort-", dir=out.parent) as work:
+            _sorted_copy(reader, Path(work), tmp)
         os.replace(tmp, out)
     except pa.ArrowInvalid as exc:
         raise MlkitError(f"malformed CSV {csv_path.name}: {exc}") from None
@@ -101,6 +139,33 @@ def _convert(csv_path: Path, out: Path, names: list[str]) -> None:
     for old in out.parent.glob(f"{prefix}-*.parquet"):
         if old != out and old.name.rsplit("-", 3)[0] == prefix:
             old.unlink(missing_ok=True)
+
+
+def _sorted_copy(reader: pacsv.CSVStreamingReader, work: Path, dest: str) -> None:
+    """Write the reader's rows to ``dest`` sorted by ImageID, holding one bucket in memory."""
+    schema = reader.schema
+    writers: dict[str, pq.ParquetWriter] = {}
+    try:
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            first = pc.utf8_slice_codeunits(table["ImageID"], 0, 1)
+            for key in pc.unique(first).to_pylist():
+                if key not in writers:
+                    writers[key] = pq.ParquetWriter(str(work / f"{len(writers)}.parquet"), schema,
+                                                    compression="lz4")
+                writers[key].write_table(table.filter(pc.equal(first, key)))
+    finally:
+        for w in writers.values():
+            w.close()
+    order = {k: str(work / f"{i}.parquet") for i, k in enumerate(writers)}
+    with pq.ParquetWriter(dest, schema, compression="zstd") as writer:
+        if not order:
+            writer.write_table(schema.empty_table())
+        for key in sorted(order):
+            bucket = pq.read_table(order[key])
+            writer.write_table(bucket.sort_by("ImageID"), row_group_size=ROW_GROUP_ROWS)
+            del bucket
+            os.unlink(order[key])
 
 
 def clear(cache_dir: Path) -> None:
