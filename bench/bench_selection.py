@@ -152,7 +152,7 @@ def run_image_list(images: Path, labels: Path, cache: Path) -> dict:
 
     from toolkit.openimages.tablecache import ROW_GROUP_ROWS, open_csv_table
 
-    ids = sorted(_lookup_ids(labels, cache))
+    ids = sorted(json.loads((cache / "lookup-ids.json").read_text()))  # written by the "ids" worker
     t0 = time.perf_counter()
     with TreePeak() as peak:
         table = open_csv_table(images, cache, ["ImageID", "OriginalURL"], kind="image list")
@@ -189,13 +189,17 @@ def main() -> int:
     ap.add_argument("--file", type=Path, help="labels CSV to use (generated if missing)")
     ap.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--images", type=Path, help="image list CSV to use (generated with the labels if missing)")
-    ap.add_argument("--worker", choices=["baseline", "mlkit", "images"], help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=["baseline", "mlkit", "ids", "images"], help=argparse.SUPPRESS)
     ap.add_argument("--skip-baseline", action="store_true", help="skip pandas (needs ~9 GB and ~30 s)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     if args.worker:
-        if args.worker == "images":
+        if args.worker == "ids":  # the selection, in its own process so it adds nothing to the next peak
+            ids = _lookup_ids(args.file, args.cache)
+            (args.cache / "lookup-ids.json").write_text(json.dumps(ids))
+            result = {"ids": len(ids)}
+        elif args.worker == "images":
             result = run_image_list(args.images, args.file, args.cache)
         else:
             result = run_baseline(args.file) if args.worker == "baseline" else run_mlkit(args.file, args.cache)
@@ -216,6 +220,7 @@ def main() -> int:
         cold = _child("mlkit", csv, cache)
         cached = _child("mlkit", csv, cache)
         baseline = None if args.skip_baseline else _child("baseline", csv, cache)
+        _child("ids", csv, cache)
         image_cold = _child("images", csv, cache, images)
         image_cached = _child("images", csv, cache, images)
     finally:

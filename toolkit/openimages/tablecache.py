@@ -9,10 +9,12 @@ sorted by ImageID (a third-party check of the real files found rows such as
 Images, docs/openimages.md "Sort order"), and unsorted row groups each span nearly the
 whole ID range, so their statistics prune nothing.
 
-Sorting a 2.7 GB file in memory would need several GB, so it is done in two passes with
-bounded memory: rows are first spread over 16 temporary Parquet files by the first
-character of their ImageID, then each bucket (about 1/16 of the file) is sorted and
-appended, in bucket order, to the final file.
+Sorting a 2.7 GB file in memory would need several GB, so it is an external merge sort
+with bounded memory, whatever the order or spread of the IDs: each CSV block is sorted
+and written as a run of small row groups, with every 64th ID kept as a sample; the
+samples' quantiles cut the ID space into ranges of about ``RANGE_ROWS`` rows, and each
+range is gathered from the run row groups whose statistics overlap it, sorted and
+appended to the final file.
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ import pyarrow.parquet as pq
 from ..errors import MlkitError
 
 FORMAT_VERSION = 2  # 2: rows sorted by ImageID
-ROW_GROUP_ROWS = 8192  # small groups: a lookup of a few hundred IDs skips most of them
+ROW_GROUP_ROWS = 2048   # small groups: a lookup of a few hundred IDs skips most of them
+RUN_GROUP_ROWS = 2048   # row groups of the sorted runs (the merge reads only those it needs)
+RANGE_ROWS = 250_000    # rows sorted in memory at a time (~100 MB of an image list)
+READ_GROUPS = 64        # row groups a lookup decodes at a time
 
 
 class CsvTable:
@@ -65,8 +70,12 @@ class CsvTable:
         if not ids or not groups:
             schema = self._file.schema_arrow
             return schema.empty_table().select(cols) if cols else schema.empty_table()
-        table = self._file.read_row_groups(groups, columns=cols)
-        table = table.filter(pc.is_in(table["ImageID"], value_set=pa.array(ids, pa.string())))
+        wanted = pa.array(ids, pa.string())
+        parts = []
+        for start in range(0, len(groups), READ_GROUPS):  # a few groups at a time: bounded memory
+            table = self._file.read_row_groups(groups[start:start + READ_GROUPS], columns=cols)
+            parts.append(table.filter(pc.is_in(table["ImageID"], value_set=wanted)))
+        table = pa.concat_tables(parts)
         return table.select(list(columns)) if columns else table
 
     def count_rows(self) -> int:
@@ -142,30 +151,45 @@ def _convert(csv_path: Path, out: Path, names: list[str]) -> None:
 
 
 def _sorted_copy(reader: pacsv.CSVStreamingReader, work: Path, dest: str) -> None:
-    """Write the reader's rows to ``dest`` sorted by ImageID, holding one bucket in memory."""
+    """Write the reader's rows to ``dest`` sorted by ImageID, holding about one range in memory."""
     schema = reader.schema
-    writers: dict[str, pq.ParquetWriter] = {}
-    try:
+    runs = work / "runs.parquet"
+    samples: list[pa.Array] = []
+    total = 0
+    with pq.ParquetWriter(str(runs), schema, compression="lz4") as writer:
         for batch in reader:
-            table = pa.Table.from_batches([batch])
-            first = pc.utf8_slice_codeunits(table["ImageID"], 0, 1)
-            for key in pc.unique(first).to_pylist():
-                if key not in writers:
-                    writers[key] = pq.ParquetWriter(str(work / f"{len(writers)}.parquet"), schema,
-                                                    compression="lz4")
-                writers[key].write_table(table.filter(pc.equal(first, key)))
-    finally:
-        for w in writers.values():
-            w.close()
-    order = {k: str(work / f"{i}.parquet") for i, k in enumerate(writers)}
+            if not batch.num_rows:
+                continue
+            table = pa.Table.from_batches([batch]).sort_by("ImageID")
+            writer.write_table(table, row_group_size=RUN_GROUP_ROWS)
+            samples.append(table["ImageID"].combine_chunks().take(pa.array(range(0, table.num_rows, 64))))
+            total += table.num_rows
+    run_file = pq.ParquetFile(str(runs))
+    run_ranges = _id_ranges(run_file)
+    keys = pc.unique(pa.concat_arrays(samples)).sort().to_pylist() if samples else []
+    parts = max(1, -(-total // RANGE_ROWS))
+    bounds = sorted({keys[len(keys) * i // parts] for i in range(1, parts)}) if keys else []
+    edges: list[str | None] = [None, *bounds, None]
     with pq.ParquetWriter(dest, schema, compression="zstd") as writer:
-        if not order:
+        if not total:
             writer.write_table(schema.empty_table())
-        for key in sorted(order):
-            bucket = pq.read_table(order[key])
-            writer.write_table(bucket.sort_by("ImageID"), row_group_size=ROW_GROUP_ROWS)
-            del bucket
-            os.unlink(order[key])
+        for lo, hi in zip(edges, edges[1:]):
+            groups = [g for g, (a, b) in enumerate(run_ranges)
+                      if a is None or ((lo is None or b >= lo) and (hi is None or a < hi))]
+            if not groups:
+                continue
+            table = run_file.read_row_groups(groups)
+            ids = table["ImageID"]
+            keep = None
+            if lo is not None:
+                keep = pc.greater_equal(ids, lo)
+            if hi is not None:
+                below = pc.less(ids, hi)
+                keep = below if keep is None else pc.and_(keep, below)
+            if keep is not None:
+                table = table.filter(keep)
+            writer.write_table(table.sort_by("ImageID"), row_group_size=ROW_GROUP_ROWS)
+            del table, ids, keep
 
 
 def clear(cache_dir: Path) -> None:
