@@ -957,7 +957,7 @@ class MirrorInfo:
         """The picture of ``image_id`` as drawn, upright, at the Flickr original's size
         (twice ``image_size``): what a client should end up with after turning it."""
         im = self.image(image_id)
-        picture, _, _ = _draw(self.seed, image_id, im.label_name, (2 * self.image_size[0], 2 * self.image_size[1]))
+        _, picture, _ = _draw(self.seed, image_id, im.label_name, (2 * self.image_size[0], 2 * self.image_size[1]))
         return picture
 
     def ids(self, split: str | None = None, display_name: str | None = None) -> list[str]:
