@@ -27,10 +27,11 @@ from .errors import MlkitError
 from .fsutil import atomic_write_text
 from .manifest import ManifestRow, read_manifest, write_attribution, write_manifest
 from .openimages import layout
-from .openimages.fetch import fetch
+from .openimages.fetch import fetch, metadata_source
 from .openimages.labelindex import ids_to_hex
 from .openimages.metadata import OpenImagesMetadata, load_metadata
 from .openimages.ontology import OIClass, RelatedClass
+from .openimages.plan import MetadataPlan, metadata_files, metadata_plan
 from .openimages.tablecache import open_csv_table
 from .preview import contact_sheet
 from .selection import (BALANCE_MODES, Balance, assign_splits, balance_counts, class_folder_name,
@@ -134,11 +135,18 @@ class DatasetResult:
     elapsed: float
     notes: list[str] = field(default_factory=list)
     plan: list[dict] = field(default_factory=list)  # dry run: the images it would download
+    metadata_plan: MetadataPlan | None = None       # the metadata files, sizes, cache state
+
+    @property
+    def metadata_only(self) -> bool:
+        """A dry run that stopped at the metadata plan: the metadata is not all cached yet,
+        so no image could be selected without downloading it."""
+        return self.dry_run and self.metadata_plan is not None and not self.metadata_plan.all_cached
 
     def to_json(self) -> dict:
         return {
             "path": str(self.path), "name": self.name,
-            "positive": {"mid": self.positive.mid, "name": self.positive.name},
+            "positive": {"mid": self.positive.mid, "name": self.positive.name} if self.positive else None,
             "related": [{"mid": r.cls.mid, "name": r.cls.name, "why": r.why} for r in self.related],
             "classes": self.classes, "planned": self.planned, "counts": self.counts,
             "balance": asdict(self.balance), "class_weights": self.class_weights,
@@ -148,6 +156,8 @@ class DatasetResult:
             "estimated_bytes": self.estimated_bytes, "elapsed_seconds": round(self.elapsed, 2),
             "notes": self.notes,
             **({"plan": self.plan} if self.dry_run else {}),
+            "metadata_plan": self.metadata_plan.to_json() if self.metadata_plan else None,
+            **({"metadata_only": True} if self.metadata_only else {}),
         }
 
 
@@ -159,6 +169,13 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
     t0 = time.perf_counter()
     say = log or (lambda _msg: None)
     config.validate()
+    # one plan of the metadata before any download: each file, its size (HEAD), cached or not
+    source = metadata_source(config.source, config.cache_dir)
+    metadata = metadata_plan(source, config.label_set, config.splits, config.crop, strict=config.dry_run)
+    for line in metadata.lines():
+        say(line)
+    if config.dry_run and not metadata.all_cached:
+        return _metadata_only(config, source, metadata, t0)
     meta = load_metadata(config.source, config.cache_dir, config.label_set, config.progress)
     positive = meta.classes.resolve(config.positive)
     related = meta.related(positive)
@@ -231,7 +248,7 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
                     "url": _sources(p, images_base)[0].url} for p in plan]
         return DatasetResult(root, name, positive, related, [pos_folder, neg_folder], planned,
                              {c: {} for c in planned}, balance, balance.class_weights, {}, 0, 0, 0, "",
-                             True, estimated, time.perf_counter() - t0, notes, listing)
+                             True, estimated, time.perf_counter() - t0, notes, listing, metadata)
 
     _check_settings(root, config)
     atomic_write_text(root / BUILD_SETTINGS, json.dumps(config.shaping_settings(), indent=2) + "\n")
@@ -286,7 +303,7 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
                            weights, failures, duplicates,
                            sum(1 for o in report.outcomes if o.ok and not o.skipped),
                            sum(1 for o in report.outcomes if o.skipped), content_hash, False, estimated,
-                           time.perf_counter() - t0, notes)
+                           time.perf_counter() - t0, notes, metadata_plan=metadata)
     _write_dataset_json(root, config, result, meta)
     journal.unlink(missing_ok=True)
     (root / BUILD_SETTINGS).unlink(missing_ok=True)
@@ -294,6 +311,29 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
 
 
 # ------------------------------------------------------------------------------- helpers
+
+def _metadata_only(config: DatasetConfig, source, metadata: MetadataPlan, t0: float) -> DatasetResult:
+    """A dry run before the metadata is cached: download nothing, report the plan. The
+    positive class is checked when the class files are cached already."""
+    positive, related, notes = None, [], []
+    cached = {f.relpath for f in metadata.files if f.cached}
+    small = [p for p, _, _ in metadata_files(config.label_set, config.splits, False)[:2]
+             if p in {f.relpath for f in metadata.files}]
+    if all(p in cached for p in small):
+        meta = load_metadata(config.source, config.cache_dir, config.label_set, progress=False)
+        positive = meta.classes.resolve(config.positive)
+        related = meta.related(positive)
+    else:
+        notes.append("the class names are not cached yet, so the class was not checked")
+    folder = class_folder_name(positive.name if positive else config.positive)
+    name = config.name or folder
+    notes.append(f"dry run: nothing downloaded; a build would first download {metadata.download_bytes:,} bytes "
+                 "of metadata (listed above), then select its images; once a build (or `mlkit classes "
+                 "--counts`) has cached it, a dry run also lists the images")
+    return DatasetResult(Path(config.data_dir) / name, name, positive, related, [], {}, {},
+                         Balance(config.balance, {}, {}, {}, {}), {}, {}, 0, 0, 0, "", True, 0,
+                         time.perf_counter() - t0, notes, [], metadata)
+
 
 def _widen_hint(config: DatasetConfig, has_related: bool) -> str:
     hints = []
