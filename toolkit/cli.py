@@ -471,6 +471,19 @@ def predict_cmd(
 INVALID_EXIT = 3   # an export outside its tolerance (2 is a user error)
 
 
+def _coreml_spec(fmt: str) -> int:
+    from .export.coreml import SPEC_VERSION
+
+    return SPEC_VERSION[fmt]
+
+
+def _coreml_minimum(fmt: str) -> str:
+    """The minimum OS of the Core ML files `export` writes in ``fmt`` (for --help)."""
+    from .export.coreml import SPEC_VERSION, minimum_os_text
+
+    return minimum_os_text(SPEC_VERSION[fmt])
+
+
 @app.command("export")
 def export_cmd(
     model: Annotated[Path, typer.Argument(help="A model folder written by `mlkit train` (models/<name>) or its "
@@ -479,8 +492,11 @@ def export_cmd(
                                                           "nor --tflite, both are written.")] = False,
     tflite: Annotated[bool, typer.Option("--tflite", help="Write a TFLite model (+ labels.txt) for Android.")] = False,
     coreml_format: Annotated[str, typer.Option(
-        help="neuralnetwork: <Name>.mlmodel, the single file Xcode takes (iOS 11+). mlprogram: <Name>.mlpackage "
-             "(iOS 16+).")] = "neuralnetwork",
+        help=f"neuralnetwork: <Name>.mlmodel, the single file Xcode takes (needs "
+             f"{_coreml_minimum('neuralnetwork')}: Core ML specification version "
+             f"{_coreml_spec('neuralnetwork')}). mlprogram: <Name>.mlpackage (needs "
+             f"{_coreml_minimum('mlprogram')}). The export prints the minimum of the file it wrote.")]
+        = "neuralnetwork",
     precision: Annotated[str, typer.Option(
         help="Weights: fp32 (exact), fp16 (half the size), int8 (a quarter; for TFLite full-integer, calibrated "
              "on training images).")] = "fp32",
