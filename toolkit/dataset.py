@@ -172,12 +172,21 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
     # one plan of the metadata before any download: each file, its size (HEAD), cached or not
     source = metadata_source(config.source, config.cache_dir)
     metadata = metadata_plan(source, config.label_set, config.splits, config.crop, strict=config.dry_run)
-    for line in metadata.lines():
-        say(line)
+    meta = positive = None
+    if _class_files_cached(config, metadata):  # a wrong class name fails before anything is printed
+        meta = load_metadata(config.source, config.cache_dir, config.label_set, config.progress)
+        positive = meta.classes.resolve(config.positive)
+    if metadata.all_cached:
+        say(f"Metadata: all {len(metadata.files)} files cached ({metadata.total_bytes / 1e6:,.1f} MB), "
+            "nothing to download.")
+    else:
+        for line in metadata.lines():
+            say(line)
     if config.dry_run and not metadata.all_cached:
-        return _metadata_only(config, source, metadata, t0)
-    meta = load_metadata(config.source, config.cache_dir, config.label_set, config.progress)
-    positive = meta.classes.resolve(config.positive)
+        return _metadata_only(config, source, metadata, t0, meta)
+    if meta is None:
+        meta = load_metadata(config.source, config.cache_dir, config.label_set, config.progress)
+        positive = meta.classes.resolve(config.positive)
     related = meta.related(positive)
     if related:
         say(f"Related classes of \"{positive.name}\" ({'taken as positives' if config.include_related else 'kept out of the negatives'}): "
@@ -312,15 +321,20 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
 
 # ------------------------------------------------------------------------------- helpers
 
-def _metadata_only(config: DatasetConfig, source, metadata: MetadataPlan, t0: float) -> DatasetResult:
+def _class_files_cached(config: DatasetConfig, metadata: MetadataPlan) -> bool:
+    """Whether the class names (and hierarchy, where the source has one) are on disk."""
+    cached = {f.relpath for f in metadata.files if f.cached}
+    listed = {f.relpath for f in metadata.files}
+    small = [p for p, _, _ in metadata_files(config.label_set, config.splits, False)[:2] if p in listed]
+    return all(p in cached for p in small)
+
+
+def _metadata_only(config: DatasetConfig, source, metadata: MetadataPlan, t0: float,
+                   meta: OpenImagesMetadata | None) -> DatasetResult:
     """A dry run before the metadata is cached: download nothing, report the plan. The
     positive class is checked when the class files are cached already."""
     positive, related, notes = None, [], []
-    cached = {f.relpath for f in metadata.files if f.cached}
-    small = [p for p, _, _ in metadata_files(config.label_set, config.splits, False)[:2]
-             if p in {f.relpath for f in metadata.files}]
-    if all(p in cached for p in small):
-        meta = load_metadata(config.source, config.cache_dir, config.label_set, progress=False)
+    if meta is not None:
         positive = meta.classes.resolve(config.positive)
         related = meta.related(positive)
     else:
