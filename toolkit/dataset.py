@@ -342,8 +342,8 @@ def _metadata_only(config: DatasetConfig, source, metadata: MetadataPlan, t0: fl
     folder = class_folder_name(positive.name if positive else config.positive)
     name = config.name or folder
     notes.append(f"dry run: nothing downloaded; a build would first download {metadata.download_bytes:,} bytes "
-                 "of metadata (listed above), then select its images; once a build (or `mlkit classes "
-                 "--counts`) has cached it, a dry run also lists the images")
+                 "of metadata (listed above), then select its images; once a build has cached it, a "
+                 "dry run also lists the images")
     return DatasetResult(Path(config.data_dir) / name, name, positive, related, [], {}, {},
                          Balance(config.balance, {}, {}, {}, {}), {}, {}, 0, 0, 0, "", True, 0,
                          time.perf_counter() - t0, notes, [], metadata)
