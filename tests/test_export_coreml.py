@@ -165,7 +165,8 @@ def test_minimum_os_follows_coremltools_table():
 
 
 def test_export_help_states_the_real_minimum():
-    text = " ".join(invoke("export", "--help").stdout.split())
+    r = CliRunner().invoke(app, ["export", "--help"], env={"COLUMNS": "400"})
+    text = " ".join(r.stdout.split())
     assert "iOS 13 / macOS 10.15" in text and "iOS 16 / macOS 13" in text
     assert "iOS 11" not in text
 
