@@ -395,7 +395,11 @@ def _image_records(meta: OpenImagesMetadata, config: DatasetConfig, subset_of: d
 
 def _crops(meta: OpenImagesMetadata, config: DatasetConfig, positives: Sequence[str], mids: Sequence[str],
            subset_of: dict[str, str]) -> dict[str, tuple[float, float, float, float]]:
-    """The largest box of a positive class per image, widened by the margin, clamped to 0..1."""
+    """The largest box of a positive class per image, widened by the margin, clamped to 0..1.
+
+    Open Images gives boxes in the frame of the stored picture (its page "Rotated images in
+    Open Images": Rotation says how far "the image and boxes" should be turned), so they go
+    to the download as they are: it cuts the box before turning the image upright."""
     out: dict[str, tuple[float, float, float, float]] = {}
     m = config.crop_margin
     for split in config.splits:
@@ -435,6 +439,7 @@ def _sources(p: PlannedImage, images_base: str) -> tuple[ImageSource, ...]:
 
 
 def _rotation(rec: dict) -> float | None:
+    """Open Images' Rotation: degrees counter-clockwise; empty / NaN (unknown) or 0: None."""
     try:
         value = float(rec.get("Rotation") or 0)
     except ValueError:
