@@ -285,7 +285,7 @@ def test_exact_duplicates_are_kept_once(tmp_path):
     assert sum(n for by_split in counted.values() for n in by_split.values()) == len(on_disk)
 
 
-def test_rotation_column_is_applied_clockwise(built, mirror):
+def test_rotation_column_is_applied_counter_clockwise(built, mirror):
     _, info = mirror
     rotated = [r for r in built.ok if info.image(r["ImageID"]).rotation in (90, 180, 270)
                and r["source_kind"] == "cvdf"]
@@ -293,8 +293,9 @@ def test_rotation_column_is_applied_clockwise(built, mirror):
     for r in rotated:
         im = info.image(r["ImageID"])
         with Image.open(mirror_file(info, "cvdf", im)) as src:
-            expected = src.convert("RGB").rotate(-im.rotation, expand=True)  # clockwise
-            wrong = src.convert("RGB").rotate(im.rotation, expand=True)
+            # Open Images: Rotation is counter-clockwise (PIL's rotate turns counter-clockwise)
+            expected = src.convert("RGB").rotate(im.rotation, expand=True)
+            wrong = src.convert("RGB").rotate(-im.rotation, expand=True)
         with Image.open(built.root / row_path(r)) as got:
             got = got.convert("RGB")
         assert got.size == expected.size

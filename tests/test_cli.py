@@ -183,7 +183,16 @@ def test_build_dataset_table_output(img_src, tmp_path):
     assert "Related classes" in r.stderr  # listed to the user
 
 
-def test_build_dataset_dry_run(img_src, tmp_path):
+def test_build_dataset_dry_run(img_src, tmp_path, mirror, cli_cache):
+    # a dry run downloads nothing: it lists images once the metadata is cached (test_plan.py
+    # covers the dry run of an empty cache)
+    from toolkit.openimages import layout
+    from toolkit.openimages.fetch import fetch, metadata_source
+    from toolkit.openimages.plan import metadata_files
+
+    source = metadata_source(mirror[1].metadata_base, cli_cache)
+    for rel, _, _ in metadata_files("all", layout.SPLITS, crop=False):
+        fetch(source, rel, progress=False)
     data = tmp_path / "data"
     r = invoke("build-dataset", "--positive", "Hot dog", *img_src, "--data-dir", data, "--negatives", "50",
                "--dry-run", "--json")

@@ -446,13 +446,15 @@ def test_exif_orientation_is_applied(srv, root, tmp_path):
         assert img.getexif().get(0x0112, 1) == 1
 
 
+# Rotation is counter-clockwise (Open Images, "Rotated images in Open Images"); the
+# picture is red on the left, so 90 counter-clockwise puts red at the bottom
 @pytest.mark.parametrize("rotation, top, bottom, left, right, size", [
-    (90, "red", "blue", None, None, (40, 60)),
-    (270, "blue", "red", None, None, (40, 60)),
+    (90, "blue", "red", None, None, (40, 60)),
+    (270, "red", "blue", None, None, (40, 60)),
     (180, None, None, "blue", "red", (60, 40)),
     (0, None, None, "red", "blue", (60, 40)),
 ])
-def test_rotation_is_clockwise(srv, root, tmp_path, rotation, top, bottom, left, right, size):
+def test_rotation_is_counter_clockwise(srv, root, tmp_path, rotation, top, bottom, left, right, size):
     save_jpeg(root / "a.jpg", two_colour())
     out = one(srv, tmp_path / "a.jpg", "/a.jpg", rotation=rotation)
     with Image.open(tmp_path / "a.jpg") as img:
@@ -463,15 +465,17 @@ def test_rotation_is_clockwise(srv, root, tmp_path, rotation, top, bottom, left,
             assert colour(img, 0.1, 0.5) == left and colour(img, 0.9, 0.5) == right
 
 
-def test_exif_orientation_then_rotation(srv, root, tmp_path):
-    save_jpeg(root / "a.jpg", two_colour(), orientation=6)
-    one(srv, tmp_path / "a.jpg", "/a.jpg", rotation=90.0)  # 90 + 90 clockwise = 180
+@pytest.mark.parametrize("rotation", [90.0, 180.0, 270.0])
+def test_exif_orientation_alone_turns_a_file_that_has_one(srv, root, tmp_path, rotation):
+    """Rotation was recovered from the original's EXIF: the two describe the same turn."""
+    save_jpeg(root / "a.jpg", two_colour(), orientation=6)  # 6: turn 90 degrees clockwise
+    one(srv, tmp_path / "a.jpg", "/a.jpg", rotation=rotation)
     with Image.open(tmp_path / "a.jpg") as img:
-        assert img.size == (60, 40)
-        assert colour(img, 0.1, 0.5) == "blue" and colour(img, 0.9, 0.5) == "red"
+        assert img.size == (40, 60)
+        assert colour(img, 0.5, 0.1) == "red" and colour(img, 0.5, 0.9) == "blue"
 
 
-def test_crop_is_clamped_and_in_upright_coordinates(srv, root, tmp_path):
+def test_crop_is_clamped_and_in_stored_coordinates(srv, root, tmp_path):
     save_jpeg(root / "a.jpg", two_colour())
     out = one(srv, tmp_path / "a.jpg", "/a.jpg", crop=(0.55, 0.0, 1.0, 1.0))
     with Image.open(tmp_path / "a.jpg") as img:
@@ -481,12 +485,17 @@ def test_crop_is_clamped_and_in_upright_coordinates(srv, root, tmp_path):
     with Image.open(tmp_path / "b.jpg") as img:
         assert img.size == (27, 40)
         assert {colour(img, x, y) for x in (0, 0.5, 1) for y in (0, 0.5, 1)} == {"red"}
-    # with EXIF orientation 6 the upright image is red on top: its top 45% is all red
+    # boxes are in the stored frame: the stored left 45% (red) is cut, then turned by EXIF 6
     save_jpeg(root / "o.jpg", two_colour(), orientation=6)
-    out = one(srv, tmp_path / "c.jpg", "/o.jpg", crop=(0.0, 0.0, 1.0, 0.45))
+    out = one(srv, tmp_path / "c.jpg", "/o.jpg", crop=(0.0, 0.0, 0.45, 1.0))
     with Image.open(tmp_path / "c.jpg") as img:
         assert img.size == (40, 27)
         assert {colour(img, x, y) for x in (0, 0.5, 1) for y in (0, 0.5, 1)} == {"red"}
+    # the same with Rotation and no EXIF: the stored right 45% (blue), turned 90 counter-clockwise
+    out = one(srv, tmp_path / "d.jpg", "/a.jpg", crop=(0.55, 0.0, 1.0, 1.0), rotation=90)
+    with Image.open(tmp_path / "d.jpg") as img:
+        assert img.size == (40, 27)
+        assert {colour(img, x, y) for x in (0, 0.5, 1) for y in (0, 0.5, 1)} == {"blue"}
 
 
 def test_max_size_resizes_the_longer_side(srv, root, tmp_path):

@@ -25,7 +25,8 @@ from toolkit.cli import app  # noqa: E402
 from toolkit.errors import MlkitError  # noqa: E402
 from toolkit.export import ExportOptions, export_model  # noqa: E402
 from toolkit.export.coreml import (  # noqa: E402
-    INPUT_NAME, LABEL_OUTPUT, PROBS_OUTPUT, check_model_name, default_model_name, export_coreml,
+    INPUT_NAME, LABEL_OUTPUT, PROBS_OUTPUT, SPEC_VERSION, check_model_name, default_model_name, export_coreml,
+    minimum_os,
 )
 from toolkit.model_spec import ModelCard, ModelSpec, labels_text  # noqa: E402
 from toolkit.validate import TOLERANCES, Reference, ValidationImages, compare, tolerance_for  # noqa: E402
@@ -143,6 +144,31 @@ def test_mlmodel_carries_the_contract(exported):
     assert user["dataset_hash"] == "abc123" and user["precision"] == "fp32" and user["toolkit_version"]
     described = {f.name: f.shortDescription for f in [*spec.description.input, *spec.description.output]}
     assert all(described.values()) and "scaleFill" in described[INPUT_NAME]
+    check_os_and_preview(spec, "neuralnetwork")
+
+
+def check_os_and_preview(spec, fmt: str) -> None:
+    """Xcode's Preview tab, and the minimum OS as the written specification version says."""
+    user = dict(spec.description.metadata.userDefined)
+    assert user["com.apple.coreml.model.preview.type"] == "imageClassifier"
+    assert spec.specificationVersion == SPEC_VERSION[fmt]
+    ios, macos = minimum_os(spec.specificationVersion)
+    assert (user["minimum_ios"], user["minimum_macos"]) == (ios, macos)
+    assert f"iOS {ios} / macOS {macos}" in spec.description.metadata.shortDescription
+
+
+def test_minimum_os_follows_coremltools_table():
+    # coremltools: _SPECIFICATION_VERSION_IOS_13 = 4 (= AvailableTarget.macOS10_15), iOS16 = 7 (= macOS13)
+    assert minimum_os(4) == ("13", "10.15") and minimum_os(7) == ("16", "13")
+    assert minimum_os(ct.target.iOS15.value) == ("15", "12") and minimum_os(ct.target.macOS14.value)[1] == "14"
+    assert SPEC_VERSION == {"neuralnetwork": 4, "mlprogram": 7}
+
+
+def test_export_help_states_the_real_minimum():
+    r = CliRunner().invoke(app, ["export", "--help"], env={"COLUMNS": "400"})
+    text = " ".join(r.stdout.split())
+    assert "iOS 13 / macOS 10.15" in text and "iOS 16 / macOS 13" in text
+    assert "iOS 11" not in text
 
 
 def test_export_matches_keras_and_writes_validation_json(exported, model_dir, mirror_dataset):
@@ -189,6 +215,7 @@ def test_formats_and_precisions_validate(model_dir, exported, tmp_path, fmt, pre
         assert row.size_bytes < 0.45 * fp32_size   # a quarter, plus per-channel scales of a tiny model
     spec = ct.utils.load_spec(str(out))
     assert dict(spec.description.metadata.userDefined)["precision"] == precision
+    check_os_and_preview(spec, fmt)
     if fmt == "neuralnetwork":
         check_weight_storage(spec, precision)
 

@@ -37,10 +37,11 @@ from .fsutil import (atomic_write_text, check_writable, describe_write_error, ex
 from .manifest import (DATASET_FILES, IMAGE_SPLITS, ManifestRow, content_hash, read_manifest, write_attribution,
                        write_manifest)
 from .openimages import layout
-from .openimages.fetch import default_cache_dir, fetch
+from .openimages.fetch import default_cache_dir, fetch, metadata_source
 from .openimages.labelindex import ids_to_hex
 from .openimages.metadata import OpenImagesMetadata, load_metadata
 from .openimages.ontology import OIClass, RelatedClass
+from .openimages.plan import MetadataPlan, metadata_files, metadata_plan
 from .openimages.tablecache import open_csv_table
 from .preview import contact_sheet
 from .selection import (BALANCE_MODES, Balance, assign_splits, balance_counts, class_folder_name,
@@ -152,11 +153,18 @@ class DatasetResult:
     plan: list[dict] = field(default_factory=list)  # dry run: the images it would download
     download_seconds: float = 0.0              # the image downloads alone
     sources: dict[str, int] = field(default_factory=dict)  # source kind -> images on disk from it
+    metadata_plan: MetadataPlan | None = None       # the metadata files, sizes, cache state
+
+    @property
+    def metadata_only(self) -> bool:
+        """A dry run that stopped at the metadata plan: the metadata is not all cached yet,
+        so no image could be selected without downloading it."""
+        return self.dry_run and self.metadata_plan is not None and not self.metadata_plan.all_cached
 
     def to_json(self) -> dict:
         return {
             "path": str(self.path), "name": self.name,
-            "positive": {"mid": self.positive.mid, "name": self.positive.name},
+            "positive": {"mid": self.positive.mid, "name": self.positive.name} if self.positive else None,
             "related": [{"mid": r.cls.mid, "name": r.cls.name, "why": r.why} for r in self.related],
             "classes": self.classes, "planned": self.planned, "counts": self.counts,
             "balance": asdict(self.balance), "class_weights": self.class_weights,
@@ -167,6 +175,8 @@ class DatasetResult:
             "download_seconds": round(self.download_seconds, 2), "sources": self.sources,
             "notes": self.notes,
             **({"plan": self.plan} if self.dry_run else {}),
+            "metadata_plan": self.metadata_plan.to_json() if self.metadata_plan else None,
+            **({"metadata_only": True} if self.metadata_only else {}),
         }
 
 
@@ -181,8 +191,24 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
     if not config.dry_run:  # before any download: a read-only folder would fail at the very end
         check_writable(config.data_dir, "--data-dir")
     check_writable(config.cache_dir if config.cache_dir is not None else default_cache_dir(), "--cache-dir")
-    meta = load_metadata(config.source, config.cache_dir, config.label_set, config.progress)
-    positive = meta.classes.resolve(config.positive)
+    # one plan of the metadata before any download: each file, its size (HEAD), cached or not
+    source = metadata_source(config.source, config.cache_dir)
+    metadata = metadata_plan(source, config.label_set, config.splits, config.crop, strict=config.dry_run)
+    meta = positive = None
+    if _class_files_cached(config, metadata):  # a wrong class name fails before anything is printed
+        meta = load_metadata(config.source, config.cache_dir, config.label_set, config.progress)
+        positive = meta.classes.resolve(config.positive)
+    if metadata.all_cached:
+        say(f"Metadata: all {len(metadata.files)} files cached ({metadata.total_bytes / 1e6:,.1f} MB), "
+            "nothing to download.")
+    else:
+        for line in metadata.lines():
+            say(line)
+    if config.dry_run and not metadata.all_cached:
+        return _metadata_only(config, source, metadata, t0, meta)
+    if meta is None:
+        meta = load_metadata(config.source, config.cache_dir, config.label_set, config.progress)
+        positive = meta.classes.resolve(config.positive)
     related = meta.related(positive)
     if related:
         say(f"Related classes of \"{positive.name}\" ({'taken as positives' if config.include_related else 'kept out of the negatives'}): "
@@ -258,19 +284,19 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
                     "url": _sources(p, images_base)[0].url} for p in plan]
         return DatasetResult(root, name, positive, related, [pos_folder, neg_folder], planned,
                              {c: {} for c in planned}, balance, balance.class_weights, {}, 0, 0, 0, "",
-                             True, estimated, time.perf_counter() - t0, notes, listing)
+                             True, estimated, time.perf_counter() - t0, notes, listing, metadata_plan=metadata)
 
     data_dir = Path(config.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     with locked(data_dir / f".{name}{LOCK_SUFFIX}", f"the dataset folder {root}"):
         return _build_locked(config, say, t0, meta, root, name, positive, related, pos_folder, neg_folder, plan,
-                             planned, balance, estimated, notes, images_base)
+                             planned, balance, estimated, notes, images_base, metadata)
 
 
 def _build_locked(config: DatasetConfig, say: Log, t0: float, meta: OpenImagesMetadata, root: Path, name: str,
                   positive: OIClass, related: list[RelatedClass], pos_folder: str, neg_folder: str,
                   plan: list[PlannedImage], planned: dict, balance: Balance, estimated: int, notes: list[str],
-                  images_base: str) -> DatasetResult:
+                  images_base: str, metadata: MetadataPlan) -> DatasetResult:
     """Everything that writes the dataset folder, under its lock."""
     recover_exchange(root)
     state = _check_settings(root, config)
@@ -366,7 +392,7 @@ def _build_locked(config: DatasetConfig, say: Log, t0: float, meta: OpenImagesMe
                            weights, failures, duplicates,
                            sum(1 for o in report.outcomes if o.ok and not o.skipped),
                            sum(1 for o in report.outcomes if o.skipped), digest, False, estimated,
-                           0.0, notes, download_seconds=report.elapsed, sources=sources)
+                           0.0, notes, download_seconds=report.elapsed, sources=sources, metadata_plan=metadata)
     _write_records(work, rows, name, positive, pos_folder, neg_folder, config, result, meta)
     if work != root:
         exchange(root, work)      # the one instant the dataset changes: old -> new, complete
@@ -400,6 +426,34 @@ def _write_records(work: Path, rows: list[ManifestRow], name: str, positive: OIC
 
 
 # ------------------------------------------------------------------------------- helpers
+
+def _class_files_cached(config: DatasetConfig, metadata: MetadataPlan) -> bool:
+    """Whether the class names (and hierarchy, where the source has one) are on disk."""
+    cached = {f.relpath for f in metadata.files if f.cached}
+    listed = {f.relpath for f in metadata.files}
+    small = [p for p, _, _ in metadata_files(config.label_set, config.splits, False)[:2] if p in listed]
+    return all(p in cached for p in small)
+
+
+def _metadata_only(config: DatasetConfig, source, metadata: MetadataPlan, t0: float,
+                   meta: OpenImagesMetadata | None) -> DatasetResult:
+    """A dry run before the metadata is cached: download nothing, report the plan. The
+    positive class is checked when the class files are cached already."""
+    positive, related, notes = None, [], []
+    if meta is not None:
+        positive = meta.classes.resolve(config.positive)
+        related = meta.related(positive)
+    else:
+        notes.append("the class names are not cached yet, so the class was not checked")
+    folder = class_folder_name(positive.name if positive else config.positive)
+    name = config.name or folder
+    notes.append(f"dry run: nothing downloaded; a build would first download {metadata.download_bytes:,} bytes "
+                 "of metadata (listed above), then select its images; once a build has cached it, a "
+                 "dry run also lists the images")
+    return DatasetResult(Path(config.data_dir) / name, name, positive, related, [], {}, {},
+                         Balance(config.balance, {}, {}, {}, {}), {}, {}, 0, 0, 0, "", True, 0,
+                         time.perf_counter() - t0, notes, [], metadata_plan=metadata)
+
 
 def _widen_hint(config: DatasetConfig, has_related: bool) -> str:
     hints = []
@@ -447,7 +501,11 @@ def _image_records(meta: OpenImagesMetadata, config: DatasetConfig, subset_of: d
 
 def _crops(meta: OpenImagesMetadata, config: DatasetConfig, positives: Sequence[str], mids: Sequence[str],
            subset_of: dict[str, str]) -> dict[str, tuple[float, float, float, float]]:
-    """The largest box of a positive class per image, widened by the margin, clamped to 0..1."""
+    """The largest box of a positive class per image, widened by the margin, clamped to 0..1.
+
+    Open Images gives boxes in the frame of the stored picture (its page "Rotated images in
+    Open Images": Rotation says how far "the image and boxes" should be turned), so they go
+    to the download as they are: it cuts the box before turning the image upright."""
     out: dict[str, tuple[float, float, float, float]] = {}
     m = config.crop_margin
     for split in config.splits:
@@ -487,6 +545,7 @@ def _sources(p: PlannedImage, images_base: str) -> tuple[ImageSource, ...]:
 
 
 def _rotation(rec: dict) -> float | None:
+    """Open Images' Rotation: degrees counter-clockwise; empty / NaN (unknown) or 0: None."""
     try:
         value = float(rec.get("Rotation") or 0)
     except ValueError:

@@ -50,7 +50,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import urllib3
-from PIL import Image, ImageFile, ImageOps, ImageStat
+from PIL import Image, ImageFile, ImageStat
 from urllib3.exceptions import ConnectTimeoutError, LocationValueError, NewConnectionError, ReadTimeoutError
 
 from toolkit import __version__
@@ -110,10 +110,13 @@ class ImageSource:
 class DownloadJob:
     """One image to put at ``dest``.
 
-    ``sources`` are tried in order. ``rotation`` is Open Images' Rotation column: degrees
-    clockwise that turn the image upright (applied after the EXIF orientation).
-    ``crop`` is ``(xmin, ymin, xmax, ymax)`` normalised to 0..1 in the upright image,
-    clamped to the image. The file written is always JPEG.
+    ``sources`` are tried in order. ``rotation`` is Open Images' Rotation column: the
+    degrees COUNTER-CLOCKWISE that turn the stored image (and its boxes) upright. It is
+    used only for a file without an EXIF orientation of its own; a file that carries one
+    is turned by that alone (see ``_turn``). ``crop`` is ``(xmin, ymin, xmax, ymax)``
+    normalised to 0..1 in the stored image's frame (the frame Open Images' boxes are
+    given in), clamped to the image; it is cut before the image is turned. The file
+    written is always JPEG.
     """
 
     key: str
@@ -129,7 +132,7 @@ class DownloadJob:
             object.__setattr__(self, "rotation", None)
 
 
-PROCESSING_VERSION = 1
+PROCESSING_VERSION = 2  # 2: Rotation read counter-clockwise, and EXIF alone where the file has it
 """Bump whenever ``_process`` makes other pixels from the same bytes and settings (so files
 made by an older version are made again)."""
 
@@ -735,6 +738,43 @@ def _decode_failure(e: Exception) -> _Failure:
     return _Failure("not_an_image", False, text)
 
 
+# EXIF Orientation -> the transpose that shows the picture as meant (EXIF 2.3, tag 0x0112;
+# the same table as PIL.ImageOps.exif_transpose). 6 and 8 turn 90 degrees clockwise and
+# counter-clockwise; 2, 4, 5, 7 also mirror.
+_EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Rotation (counter-clockwise degrees) -> transpose; PIL's ROTATE_n turns n degrees counter-clockwise
+_ROTATION_TRANSPOSE = {90.0: Image.Transpose.ROTATE_90, 180.0: Image.Transpose.ROTATE_180,
+                       270.0: Image.Transpose.ROTATE_270}
+
+
+def _turn(img: Image.Image, job: DownloadJob) -> Callable[[Image.Image], Image.Image]:
+    """What turns this file upright: its own EXIF orientation, else Open Images' Rotation.
+
+    Open Images' page "Rotated images in Open Images"
+    (https://storage.googleapis.com/openimages/web/2018-05-17-rotation-information.html):
+    Rotation 0/90/180/270 is "the degrees (counterclockwise) that the image and boxes
+    should be rotated"; the value was recovered from the EXIF orientation of the Flickr
+    original, and the copies Open Images serves (CVDF, resizes) carry no EXIF. So a file
+    with an EXIF orientation (a Flickr original) is turned by it alone, never by both: the
+    two describe the same turn. Empty / NaN Rotation: no orientation was recovered.
+    """
+    orientation = _orientation(img)
+    if orientation != 1:
+        method = _EXIF_TRANSPOSE.get(orientation)
+        return (lambda im: im.transpose(method)) if method is not None else (lambda im: im)
+    rotation = float(job.rotation or 0.0) % 360.0
+    if not rotation:
+        return lambda im: im
+    quarter = _ROTATION_TRANSPOSE.get(rotation)
+    if quarter is not None:
+        return lambda im: im.transpose(quarter)
+    return lambda im: im.rotate(rotation, resample=Image.Resampling.BICUBIC, expand=True)  # counter-clockwise
+
+
 def _orientation(img: Image.Image) -> int:
     try:
         return int(img.getexif().get(_ORIENTATION_TAG, 1))
@@ -755,24 +795,15 @@ def _looks_like_placeholder(img: Image.Image, url: str) -> bool:
 
 
 def _process(img: Image.Image, job: DownloadJob, opt: DownloadOptions) -> _Verified:
-    """Orientation, rotation, crop, resize, RGB, JPEG: deterministic for the same bytes.
+    """Crop, orientation or rotation, resize, RGB, JPEG: deterministic for the same bytes.
     Only for images ``_keeps_bytes`` turned down: the result is always a new JPEG."""
-    if _orientation(img) != 1:
-        img = ImageOps.exif_transpose(img)
-
-    rotation = float(job.rotation or 0.0) % 360.0
-    if rotation:
-        quarter = {90.0: Image.Transpose.ROTATE_270, 180.0: Image.Transpose.ROTATE_180,
-                   270.0: Image.Transpose.ROTATE_90}.get(rotation)
-        if quarter is not None:  # PIL turns counter-clockwise; Rotation is clockwise
-            img = img.transpose(quarter)
-        else:
-            img = img.rotate(-rotation, resample=Image.Resampling.BICUBIC, expand=True)
-
-    if job.crop is not None:
+    icc = img.info.get("icc_profile")
+    turn = _turn(img, job)
+    if job.crop is not None:  # boxes are in the stored frame: cut before turning
         box = _crop_box(job.crop, img.width, img.height)
         if box != (0, 0, img.width, img.height):
             img = img.crop(box)
+    img = turn(img)
 
     if opt.max_size is not None and max(img.size) > opt.max_size:
         scale = opt.max_size / max(img.size)
@@ -780,7 +811,6 @@ def _process(img: Image.Image, job: DownloadJob, opt: DownloadOptions) -> _Verif
                 max(1, min(opt.max_size, round(img.height * scale))))
         img = img.resize(size, Image.Resampling.LANCZOS)
 
-    icc = img.info.get("icc_profile")
     if img.mode != "RGB":
         if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")

@@ -11,7 +11,9 @@ What the file carries is a contract with the iOS sample (``ios_demo/``) and with
 - metadata: description, author, license, version, input and output descriptions, and
   user-defined entries the app reads (``labels``, ``positive_label``, ``threshold``,
   ``image_size``, ``resize_mode``) plus provenance (``toolkit_version``,
-  ``dataset_hash``, ``precision``, ``source_model``).
+  ``dataset_hash``, ``precision``, ``source_model``), ``com.apple.coreml.model.preview.type
+  = imageClassifier`` (Xcode's Preview tab) and the minimum iOS / macOS the file needs,
+  computed from the specification version written (``minimum_os``).
 
 Precision (``--precision``) is weight storage: fp32; fp16 (half the size); int8 (linear
 8-bit weights, a quarter). A NeuralNetwork quantizes weights only and computes in the
@@ -47,6 +49,45 @@ PROBS_OUTPUT = "classLabelProbs"
 AUTHOR = "mlkit"
 LICENSE = "Trained on Open Images photos (CC BY 2.0): see the dataset's ATTRIBUTION.md"
 
+# Core ML specification version -> the first (iOS, macOS) that reads it. From coremltools'
+# source (apple/coremltools, checked in coremltools 9.0): coremltools/__init__.py names the
+# iOS release of each version (1: iOS 11.0, 2: iOS 11.2, 3: iOS 12.0, then
+# _SPECIFICATION_VERSION_IOS_13 = 4 ... _SPECIFICATION_VERSION_IOS_26 = 10), and
+# coremltools/converters/mil/_deployment_compatibility.py (AvailableTarget) gives the macOS
+# alias of each: macOS10_15 = iOS13 (4), macOS11 = iOS14 (5), macOS12 = iOS15 (6),
+# macOS13 = iOS16 (7), macOS14 = iOS17 (8), macOS15 = iOS18 (9), macOS26 = iOS26 (10).
+# Versions 1-3 predate AvailableTarget; their macOS is that of the same Core ML release
+# (Core ML 1: macOS 10.13, 10.13.2 with iOS 11.2; Core ML 2: macOS 10.14).
+OS_FOR_SPEC_VERSION = {
+    1: ("11", "10.13"), 2: ("11.2", "10.13.2"), 3: ("12", "10.14"), 4: ("13", "10.15"), 5: ("14", "11"),
+    6: ("15", "12"), 7: ("16", "13"), 8: ("17", "14"), 9: ("18", "15"), 10: ("26", "26"),
+}
+SPEC_VERSION = {"neuralnetwork": 4, "mlprogram": 7}
+"""What each format's export writes: a NeuralNetwork of MobileNetV2 uses transpose, reduceMean
+and softmaxND layers (specification version 4); an ML program targets iOS 16 (version 7).
+Checked against every file written (tests), so the help text below cannot drift."""
+PREVIEW_TYPE_KEY = "com.apple.coreml.model.preview.type"
+PREVIEW_TYPE = "imageClassifier"
+"""User-defined metadata that makes Xcode's model viewer offer its Preview tab for an image
+classifier (coremltools' guide, "Xcode Model Preview Types")."""
+
+
+def minimum_os(spec_version: int) -> tuple[str, str]:
+    """(iOS, macOS) a Core ML file of this specification version needs at least."""
+    if spec_version in OS_FOR_SPEC_VERSION:
+        return OS_FOR_SPEC_VERSION[spec_version]
+    newest = max(OS_FOR_SPEC_VERSION)
+    if spec_version > newest:  # newer than this table: at least the newest known
+        ios, macos = OS_FOR_SPEC_VERSION[newest]
+        return f"newer than {ios}", f"newer than {macos}"
+    raise MlkitError(f"Core ML specification version {spec_version} is not a known version")
+
+
+def minimum_os_text(spec_version: int) -> str:
+    ios, macos = minimum_os(spec_version)
+    return f"iOS {ios} / macOS {macos}"
+
+
 _SWIFT_KEYWORDS = {
     "class", "struct", "enum", "protocol", "func", "var", "let", "import", "return", "self", "Self",
     "Type", "Protocol", "Any", "init", "deinit", "extension", "operator", "static", "super", "true",
@@ -65,10 +106,14 @@ class CoreMLExport:
     size_bytes: int
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    spec_version: int = 0          # Core ML specification version of the file written
+    minimum_ios: str = ""
+    minimum_macos: str = ""
 
     def to_json(self) -> dict:
         return {"path": str(self.path), "name": self.name, "format": self.format, "precision": self.precision,
-                "size_bytes": self.size_bytes, "seconds": round(self.seconds, 2), "warnings": self.warnings}
+                "size_bytes": self.size_bytes, "seconds": round(self.seconds, 2), "warnings": self.warnings,
+                "spec_version": self.spec_version, "minimum_ios": self.minimum_ios, "minimum_macos": self.minimum_macos}
 
 
 def default_model_name(card: ModelCard) -> str:
@@ -127,10 +172,14 @@ def export_coreml(model: Path | str, out_path: Path | str | None = None, *, name
         keras_model = load_keras_model(keras_path)
     say(f"Converting {keras_path} to Core ML ({fmt}, {precision}) ...")
     mlmodel, notes = _convert(keras_model, card, fmt, precision)
-    _describe(mlmodel, card, name, fmt, precision, keras_path)
+    version = mlmodel.get_spec().specificationVersion  # the version written: _describe leaves it as it is
+    _describe(mlmodel, card, name, fmt, precision, keras_path, version)
     _save_atomically(mlmodel, out)
+    ios, macos = minimum_os(version)
+    say(f"{out.name}: Core ML specification version {version}, needs iOS {ios} / macOS {macos} or later")
     return CoreMLExport(path=out, name=name, format=fmt, precision=precision, size_bytes=path_size(out),
-                        seconds=time.perf_counter() - t0, warnings=notes)
+                        seconds=time.perf_counter() - t0, warnings=notes, spec_version=version,
+                        minimum_ios=ios, minimum_macos=macos)
 
 
 def _convert(keras_model, card: ModelCard, fmt: str, precision: str):
@@ -243,13 +292,16 @@ def _reload(mlmodel, fmt: str):
     return ct.models.MLModel(mlmodel._spec, skip_model_load=True)
 
 
-def _describe(mlmodel, card: ModelCard, name: str, fmt: str, precision: str, keras_path: Path) -> None:
+def _describe(mlmodel, card: ModelCard, name: str, fmt: str, precision: str, keras_path: Path,
+              spec_version: int) -> None:
     spec = card.spec
     labels = list(spec.labels)
     others = [lab for lab in labels if lab != spec.positive_label]
+    ios, macos = minimum_os(spec_version)
     mlmodel.short_description = (
         f"{name}: tells {spec.positive_label!r} from {', '.join(repr(o) for o in others)} in a photo. "
-        f"MobileNetV2 {spec.alpha:g} at {spec.image_size}x{spec.image_size} px, fine-tuned by mlkit.")
+        f"MobileNetV2 {spec.alpha:g} at {spec.image_size}x{spec.image_size} px, fine-tuned by mlkit. "
+        f"Needs iOS {ios} / macOS {macos} or later (Core ML specification version {spec_version}).")
     mlmodel.author = AUTHOR
     mlmodel.license = LICENSE
     mlmodel.version = str(card.training.get("version") or __version__)
@@ -267,6 +319,8 @@ def _describe(mlmodel, card: ModelCard, name: str, fmt: str, precision: str, ker
         "pixel_range": "0-255", "toolkit_version": __version__,
         "dataset_hash": str(card.dataset.get("content_hash", "")), "precision": precision, "format": fmt,
         "source_model": keras_path.name, "model_name": name,
+        "minimum_ios": ios, "minimum_macos": macos,
+        PREVIEW_TYPE_KEY: PREVIEW_TYPE,
     }
     mlmodel.user_defined_metadata.update(meta)
 

@@ -16,9 +16,20 @@ What the mirror models, beside the happy path:
   redirects to ``/photo_unavailable.png``), rows without a thumbnail URL, and rotated
   originals.
 
-Rotation convention: ``Rotation`` is the number of degrees CLOCKWISE the stored picture
-must be turned to stand upright. Every stored copy of an image (CVDF, original, thumbnail)
-has the same orientation; boxes are normalised to the UPRIGHT picture.
+Rotation, as Open Images has it (its page "Rotated images in Open Images",
+https://storage.googleapis.com/openimages/web/2018-05-17-rotation-information.html):
+``Rotation`` 0/90/180/270 is "the degrees (counterclockwise) that the image and boxes
+should be rotated" to stand upright, recovered from the EXIF orientation of the Flickr
+original; empty means unknown. So a rotated picture is stored as the upright one turned
+CLOCKWISE by ``Rotation``, every copy (CVDF, original, thumbnail) in that same frame, and
+its boxes are normalised to that STORED frame. The copies Open Images serves carry no
+EXIF; of the rotated Flickr originals, about half carry the EXIF Orientation tag that
+describes the same turn (``MirrorImage.exif_orientation``) and half have none, so a
+client that honours both (or neither) shows up. ``MirrorInfo.upright`` redraws the
+upright picture, to compare a client's result with.
+
+Image lists are written in a shuffled row order: the real ones are not sorted by ImageID
+(label and box files are, and so are they here).
 
 Everything is a function of ``seed``: the same seed gives byte-identical files.
 """
@@ -905,7 +916,7 @@ class MirrorImage:
     boxes: tuple[MirrorBox, ...]
     boxable: bool  # in the boxable image list and labels (always, outside train)
     dead: bool  # gone from Flickr: no CVDF copy, original redirects to the placeholder
-    rotation: int | None  # clockwise degrees to stand upright; None: empty in the CSV
+    rotation: int | None  # counter-clockwise degrees that turn the stored copies upright; None: empty in the CSV
     thumbnail: bool  # Thumbnail300KURL is set
     original_size: int
     original_md5: str  # base64 of the MD5 digest, as in the CSV
@@ -913,6 +924,7 @@ class MirrorImage:
     author_profile_url: str
     author: str
     title: str
+    exif_orientation: int | None = None  # EXIF Orientation tag of the Flickr original, if it has one
 
     @property
     def has_cvdf_copy(self) -> bool:
@@ -939,6 +951,14 @@ class MirrorInfo:
     dead_ids: frozenset[str]
     classes: dict[str, str] = field(default_factory=lambda: dict(CLASSES))
     placeholder_url: str = ""
+    image_size: tuple[int, int] = (224, 168)  # (width, height) of an upright CVDF copy
+
+    def upright(self, image_id: str) -> Image.Image:
+        """The picture of ``image_id`` as drawn, upright, at the Flickr original's size
+        (twice ``image_size``): what a client should end up with after turning it."""
+        im = self.image(image_id)
+        _, picture, _ = _draw(self.seed, image_id, im.label_name, (2 * self.image_size[0], 2 * self.image_size[1]))
+        return picture
 
     def ids(self, split: str | None = None, display_name: str | None = None) -> list[str]:
         """ImageIDs, optionally of one split and/or drawn for one class, sorted."""
@@ -1043,19 +1063,46 @@ def _image_id(seed: int, split: str, mid: str, index: int, taken: set[str]) -> s
         salt += 1
 
 
-def _jpeg(img: Image.Image, quality: int) -> bytes:
+def _jpeg(img: Image.Image, quality: int, orientation: int | None = None) -> bytes:
     buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=quality)
+    if orientation is None:
+        img.save(buf, format="JPEG", quality=quality)
+    else:
+        exif = Image.Exif()
+        exif[_EXIF_ORIENTATION_TAG] = orientation
+        img.save(buf, format="JPEG", quality=quality, exif=exif.tobytes())
     return buf.getvalue()
 
 
-_TRANSPOSE = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
+# PIL's ROTATE_n turns n degrees counter-clockwise: the stored copy is the upright picture
+# turned CLOCKWISE by Rotation, so that Rotation degrees counter-clockwise undo it
+_TRANSPOSE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
+# EXIF Orientation that says the same as Rotation: 8 = turn 90 counter-clockwise to view,
+# 3 = 180, 6 = 90 clockwise (= 270 counter-clockwise)
+EXIF_FOR_ROTATION = {90: 8, 180: 3, 270: 6}
+_EXIF_ORIENTATION_TAG = 0x0112
 
 
 def _stored(img: Image.Image, rotation: int | None) -> Image.Image:
-    """The picture as stored: turned so that ``rotation`` degrees clockwise make it upright."""
-    # ROTATE_90 turns counter-clockwise; undoing it takes 90 degrees clockwise
+    """The picture as stored: the upright one turned ``rotation`` degrees clockwise."""
     return img.transpose(_TRANSPOSE[rotation]) if rotation in _TRANSPOSE else img
+
+
+def _stored_box(x0: float, y0: float, x1: float, y1: float, rotation: int | None) -> tuple[float, float, float, float]:
+    """A box normalised to the upright picture, in the stored frame (turned clockwise)."""
+    if rotation == 90:    # clockwise 90: upright (x, y) -> stored (1 - y, x)
+        return 1 - y1, x0, 1 - y0, x1
+    if rotation == 180:
+        return 1 - x1, 1 - y1, 1 - x0, 1 - y0
+    if rotation == 270:   # clockwise 270: upright (x, y) -> stored (y, 1 - x)
+        return y0, 1 - x1, y1, 1 - x0
+    return x0, y0, x1, y1
+
+
+def _has_exif(seed: int, image_id: str) -> bool:
+    """About half the rotated originals carry their EXIF orientation (a hash, so that the
+    pictures' own random draws are not disturbed)."""
+    return hashlib.sha256(f"exif:{seed}:{image_id}".encode()).digest()[0] < 128
 
 
 def _write_csv(path: Path, header: Iterable[str] | None, rows: Iterable[Iterable[object]]) -> None:
@@ -1142,7 +1189,7 @@ def generate_mirror(
         root=root, base_url=base_url, metadata_base=base_url + "/", images_base=base_url + "/cvdf/",
         seed=seed, images=tuple(sorted(images, key=lambda im: (layout.SPLITS.index(im.split), im.image_id))),
         counts=dict(counts), dead_ids=frozenset(im.image_id for im in images if im.dead),
-        placeholder_url=base_url + PLACEHOLDER_PATH,
+        placeholder_url=base_url + PLACEHOLDER_PATH, image_size=tuple(image_size),
     )
 
 
@@ -1154,9 +1201,8 @@ never on its base URL or folder, so the next test session's fixture only writes 
 def _make_image(seed: int, split: str, name: str, mid: str, image_id: str, dead: bool,
                 big: tuple[int, int], size: tuple[int, int], thumb: tuple[int, int]) -> tuple[MirrorImage, dict[str, bytes]]:
     """One picture, what the CSVs say of it, and its files (path under root -> bytes)."""
-    rng = random.Random(f"mlkit-mirror:{seed}:{image_id}")
+    rng, picture, placed = _draw(seed, image_id, mid, big)
     kind = _KINDS[mid]
-    picture, placed = compose_scene(rng, kind.shape, big, food=kind.food)
     main_variant = placed[-1].variant
 
     boxable = split != "train" or rng.random() < .85
@@ -1170,15 +1216,17 @@ def _make_image(seed: int, split: str, name: str, mid: str, image_id: str, dead:
         box_mid = _SHAPE_CLASS.get(p.key) if p is not placed[-1] else (kind.box_as or mid)
         if box_mid is None or box_mid not in BOXABLE or (box_mid, 1) not in labels:
             continue  # boxes only of boxable classes the labels verify
-        x0, y0, x1, y1 = p.box
-        boxes.append(MirrorBox(box_mid, x0 / big[0], x1 / big[0], y0 / big[1], y1 / big[1],
+        x0, y0, x1, y1 = _stored_box(p.box[0] / big[0], p.box[1] / big[1], p.box[2] / big[0], p.box[3] / big[1],
+                                     rotation)
+        boxes.append(MirrorBox(box_mid, x0, x1, y0, y1,
                                int(p.occluded), int(p.truncated), int(p.group),
                                "xclick" if rng.random() < .8 else "activemil"))
     if split == "train" and not boxes:
         boxable = False  # the boxable train list holds only pictures with boxes
     sources = [("verification" if rng.random() < .7 else "crowdsource-verification") for _ in labels]
     stored = _stored(picture, rotation)
-    original = _jpeg(stored, 82)
+    exif = EXIF_FOR_ROTATION.get(rotation) if rotation and _has_exif(seed, image_id) else None
+    original = _jpeg(stored, 82, exif)
     files: dict[str, bytes] = {}
     if not dead:
         files[f"flickr/{image_id}_o.jpg"] = original
@@ -1191,10 +1239,18 @@ def _make_image(seed: int, split: str, name: str, mid: str, image_id: str, dead:
     return MirrorImage(
         image_id=image_id, split=split, display_name=name, label_name=mid,
         labels=tuple((src, m, c) for src, (m, c) in zip(sources, labels)), boxes=tuple(boxes),
-        boxable=boxable, dead=dead, rotation=rotation, thumbnail=thumbnail,
+        boxable=boxable, dead=dead, rotation=rotation, thumbnail=thumbnail, exif_orientation=exif,
         original_size=len(original), original_md5=base64.b64encode(hashlib.md5(original).digest()).decode("ascii"),
         landing_url=landing, author_profile_url=profile, author=author, title=title,
     ), files
+
+
+def _draw(seed: int, image_id: str, mid: str, big: tuple[int, int]) -> tuple[random.Random, Image.Image, list[Placed]]:
+    """The upright picture of ``image_id`` and the random stream its other draws continue."""
+    rng = random.Random(f"mlkit-mirror:{seed}:{image_id}")
+    kind = _KINDS[mid]
+    picture, placed = compose_scene(rng, kind.shape, big, food=kind.food)
+    return rng, picture, placed
 
 
 def _resized(img: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -1220,11 +1276,13 @@ def _write_metadata(root: Path, base_url: str, images: list[MirrorImage]) -> Non
                    [(im.image_id, src, mid, conf) for im in mine for src, mid, conf in im.labels])
         _write_csv(root / layout.human_labels_path(split, "boxable"), layout.LABEL_COLUMNS,
                    [(im.image_id, src, mid, conf) for im in boxable for src, mid, conf in im.labels if mid in BOXABLE])
-        rows = [_image_row(base_url, im) for im in mine]
+        # the real image lists are not sorted by ImageID: a fixed shuffle of the rows
+        listed = sorted(mine, key=lambda im: hashlib.sha256(f"row:{im.image_id}".encode()).digest())
+        rows = [_image_row(base_url, im) for im in listed]
         if split == "train":
             _write_csv(root / layout.image_list_path(split, "all"), layout.IMAGE_COLUMNS, rows)
             _write_csv(root / layout.image_list_path(split, "boxable"), layout.IMAGE_COLUMNS,
-                       [row for row, im in zip(rows, mine) if im.boxable])
+                       [row for row, im in zip(rows, listed) if im.boxable])
         else:
             _write_csv(root / layout.image_list_path(split), layout.IMAGE_COLUMNS, rows)
         _write_csv(root / layout.boxes_path(split), layout.BOX_COLUMNS, [

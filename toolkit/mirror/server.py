@@ -89,7 +89,9 @@ class MirrorServer:
 
     ``url`` is set by ``start()``; a server started again after ``stop()`` takes the same
     port, so URLs written into a mirror stay valid. ``requests`` counts requests (GET and
-    HEAD) per URL path, ``connections`` the TCP connections accepted.
+    HEAD) per URL path, ``request_log`` lists every request as ``(method, path)`` in the
+    order they came (tests read it to prove what a client did or did not fetch),
+    ``connections`` the TCP connections accepted.
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class MirrorServer:
         self.port = port
         self.url = ""
         self.requests: collections.Counter[str] = collections.Counter()
+        self.request_log: list[tuple[str, str]] = []
         self.connections = 0
         """TCP connections accepted so far (keep-alive clients make few)."""
         self._lock = threading.Lock()
@@ -168,10 +171,11 @@ class MirrorServer:
             self._queued = {p: collections.deque(fs) for p, fs in plan.per_path.items()} if plan else {}
             self._seen = collections.Counter()
 
-    def _next_fault(self, path: str) -> tuple[Fault | None, float]:
-        """Count the request; return its fault (or None) and the latency to add."""
+    def _next_fault(self, path: str, method: str = "GET") -> tuple[Fault | None, float]:
+        """Count and log the request; return its fault (or None) and the latency to add."""
         with self._lock:
             self.requests[path] += 1
+            self.request_log.append((method, path))
             plan = self._plan
             if plan is None:
                 return None, 0.0
@@ -308,7 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, head: bool) -> None:
         mirror = self.server.mirror
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
-        fault, latency = mirror._next_fault(path)
+        fault, latency = mirror._next_fault(path, "HEAD" if head else "GET")
         if latency > 0 and mirror._stopping.wait(latency):
             self._reset()
             return

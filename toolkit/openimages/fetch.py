@@ -248,6 +248,77 @@ def fetch(
                 http.close()
 
 
+@dataclass(frozen=True)
+class FileInfo:
+    """What ``head`` learnt of one metadata file without downloading it."""
+
+    relpath: str
+    url: str                # the URL, or the local path for a folder source
+    size: int | None        # bytes (None: the server did not say)
+    cached: bool            # complete on disk already (or in a local folder): no download needed
+    partial: int = 0        # bytes of an interrupted download kept in its .part file
+
+
+def head(
+    source: MetadataSource,
+    relpath: str,
+    *,
+    session: requests.Session | None = None,
+    timeout: float = 30.0,
+    retries: int = 2,
+) -> FileInfo:
+    """Size of ``relpath`` and whether it is cached, with at most one HTTP ``HEAD`` (no body).
+
+    A local folder source and a cached file answer from disk, making no request. Otherwise
+    ``HEAD`` follows redirects and reads ``Content-Length`` (Google Cloud Storage sends it
+    for every object). Raises ``MlkitError`` when the file is missing or the host cannot be
+    reached, as ``fetch`` would.
+    """
+    relpath = _check_relpath(relpath)
+    if source.is_local:
+        path = Path(source.base) / relpath
+        if not path.is_file():
+            raise MlkitError(
+                f"{path} not found: the source folder {source.base} must be laid out like the "
+                f"Open Images bucket ({layout.METADATA_BASE}), with this file at {relpath}"
+            )
+        return FileInfo(relpath, str(path), path.stat().st_size, True)
+    dest = source.cache_path(relpath)
+    url = source.url(relpath)
+    if _cached(dest)[0]:
+        return FileInfo(relpath, url, dest.stat().st_size, True)
+    partial = _size(dest.with_name(dest.name + _PART_SUFFIX))
+    http = session if session is not None else requests.Session()
+    try:
+        for attempt in range(max(0, retries) + 1):
+            try:
+                resp = http.head(url, timeout=timeout, allow_redirects=True,
+                                 headers={"Accept-Encoding": "identity"})
+            except requests.RequestException as exc:
+                if attempt < retries and not _is_name_resolution_error(exc):
+                    time.sleep(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt))
+                    continue
+                raise MlkitError(
+                    f"could not reach {url} ({_reason(exc)}): check your connection, or use --source "
+                    f"with a local mirror or folder laid out like {layout.METADATA_BASE}"
+                ) from None
+            if resp.status_code >= 500 or resp.status_code in _RETRY_STATUS:
+                if attempt < retries:
+                    time.sleep(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt))
+                    continue
+            if resp.status_code in (404, 410):
+                raise MlkitError(f"{url} not found (HTTP {resp.status_code}): is --source laid out like "
+                                 f"{layout.METADATA_BASE}?")
+            if resp.status_code >= 400:
+                raise MlkitError(f"{url} answered HEAD with HTTP {resp.status_code}; try again later")
+            return FileInfo(relpath, url, _int(resp.headers.get("Content-Length")), False, partial)
+        raise AssertionError("unreachable")
+    finally:
+        if session is None:
+            http.close()
+
+
+
 _VERIFIED: set[tuple[str, int, int]] = set()  # (path, size, mtime_ns) checked in this process
 
 
