@@ -27,13 +27,11 @@ Every failure carries a short, stable reason code (they go into a manifest):
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import io
 import math
 import os
 import queue
-import random
 import secrets
 import socket
 import threading
@@ -55,6 +53,7 @@ from urllib3.exceptions import ConnectTimeoutError, LocationValueError, NewConne
 
 from toolkit import __version__
 from toolkit.errors import MlkitError
+from toolkit.netutil import exception_chain, md5_from_b64, retry_pause
 
 __all__ = [
     "REASONS",
@@ -419,11 +418,7 @@ class _Downloader:
         )
 
     def _sleep_before_retry(self, tries: int, retry_after: float | None) -> None:
-        ceiling = min(_BACKOFF_CAP, self.opt.backoff * (2 ** (tries - 1)))
-        delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # exponential, "equal jitter"
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, _BACKOFF_CAP))
-        if self.stop.wait(delay):
+        if self.stop.wait(retry_pause(tries, self.opt.backoff, _BACKOFF_CAP, retry_after)):
             raise _Cancelled
 
     # -- HTTP ------------------------------------------------------------------------
@@ -504,7 +499,7 @@ class _Downloader:
         if source.kind == "original" and source.md5_b64:
             raw = hashlib.md5(body)
             digest = raw.hexdigest()
-            if raw.digest() != _b64_digest(source.md5_b64):
+            if raw.digest() != md5_from_b64(source.md5_b64):
                 got = base64.b64encode(raw.digest()).decode()
                 raise _Failure("md5_mismatch", True, f"MD5 {got}, expected {source.md5_b64}")
         if keep:  # written as it came: its MD5 is the one just checked, if any
@@ -604,7 +599,7 @@ def _classify(e: BaseException) -> _Failure:
     message = f"{type(e).__name__}: {e}"
     if isinstance(e, LocationValueError):  # a URL urllib3 cannot use: retrying cannot help
         return _Failure("connection_error", False, message)
-    causes = _causes(e)
+    causes = exception_chain(e)
     if any(isinstance(c, ConnectTimeoutError | ReadTimeoutError | TimeoutError)
            and not isinstance(c, NewConnectionError) for c in causes):  # refused, DNS: not a timeout
         return _Failure("timeout", True, message)
@@ -640,33 +635,6 @@ def _ca_settings() -> dict[str, str]:
     CURL_CA_BUNDLE names, else requests' own (certifi's)."""
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or requests.certs.where()
     return {"ca_cert_dir": bundle} if os.path.isdir(bundle) else {"ca_certs": bundle}
-
-
-def _causes(e: BaseException) -> list[object]:
-    """The exception, its args and its cause chain, flattened (urllib3 nests them in args)."""
-    seen: list[object] = []
-    stack: list[object] = [e]
-    while stack and len(seen) < 32:
-        item = stack.pop()
-        if any(item is s for s in seen):
-            continue
-        seen.append(item)
-        if isinstance(item, BaseException):
-            stack.extend(item.args)
-            if item.__cause__ is not None:
-                stack.append(item.__cause__)
-            if item.__context__ is not None:
-                stack.append(item.__context__)
-    return seen
-
-
-def _b64_digest(value: str) -> bytes | None:
-    text = value.strip()
-    try:
-        digest = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return digest if len(digest) == 16 else None
 
 
 def _complete(data: bytes, fmt: str | None) -> bool:
@@ -872,7 +840,7 @@ def _check_jobs(jobs: Sequence[DownloadJob]) -> None:
             if urlsplit(source.url).scheme not in ("http", "https"):
                 raise MlkitError(f"job {job.key!r}: source URL {source.url!r} is not http(s)")
             if source.md5_b64 is not None and (not isinstance(source.md5_b64, str)
-                                               or _b64_digest(source.md5_b64) is None):
+                                               or md5_from_b64(source.md5_b64) is None):
                 raise MlkitError(
                     f"job {job.key!r}: md5_b64 {source.md5_b64!r} is not base64 of a 16-byte MD5 digest; "
                     "pass OriginalMD5 exactly as in the image list, or None")

@@ -22,8 +22,6 @@ is complete and verified:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import os
@@ -44,6 +42,7 @@ import requests
 
 from toolkit.errors import MlkitError
 from toolkit.fsutil import file_md5, locked
+from toolkit.netutil import b64_from_md5_hex, is_name_resolution_error, md5_from_b64, retry_pause
 from toolkit.openimages import layout
 
 CHUNK_SIZE = 256 * 1024
@@ -51,7 +50,7 @@ CHUNK_SIZE = 256 * 1024
 the chunk being read (requests discards a short last read), so resuming repeats that much."""
 
 BACKOFF_BASE_S = 0.5
-"""First pause between retries; it doubles each time, up to ``BACKOFF_MAX_S``."""
+"""First pause between retries; it doubles each time, up to ``BACKOFF_MAX_S`` (``netutil.retry_pause``)."""
 BACKOFF_MAX_S = 10.0
 
 _META_SUFFIX = ".meta.json"
@@ -295,8 +294,8 @@ def head(
                 resp = http.head(url, timeout=timeout, allow_redirects=True,
                                  headers={"Accept-Encoding": "identity"})
             except requests.RequestException as exc:
-                if attempt < retries and not _is_name_resolution_error(exc):
-                    time.sleep(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt))
+                if attempt < retries and not is_name_resolution_error(exc):
+                    time.sleep(retry_pause(attempt + 1, BACKOFF_BASE_S, BACKOFF_MAX_S))
                     continue
                 raise MlkitError(
                     f"could not reach {url} ({_reason(exc)}): check your connection, or use --source "
@@ -304,7 +303,7 @@ def head(
                 ) from None
             if resp.status_code >= 500 or resp.status_code in _RETRY_STATUS:
                 if attempt < retries:
-                    time.sleep(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt))
+                    time.sleep(retry_pause(attempt + 1, BACKOFF_BASE_S, BACKOFF_MAX_S))
                     continue
             if resp.status_code in (404, 410):
                 raise MlkitError(f"{url} not found (HTTP {resp.status_code}): is --source laid out like "
@@ -342,7 +341,7 @@ def _cached(dest: Path) -> tuple[bool, str | None]:
     md5 = meta.get("md5")
     if not isinstance(md5, str):
         return True, None  # an old sidecar without an MD5: size is all there is to check
-    got = _b64(file_md5(dest))
+    got = b64_from_md5_hex(file_md5(dest))
     if got != md5:
         return False, f"its MD5 is {got}, {md5} recorded when it was downloaded"
     _VERIFIED.add(key)
@@ -391,8 +390,8 @@ def _download(http: requests.Session, url: str, dest: Path, *, timeout: float, r
                     f"{then}, or use --source with a local mirror or folder laid out like "
                     f"{layout.METADATA_BASE}"
                 ) from None
-            pause = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**failures)
             failures += 1
+            pause = retry_pause(failures, BACKOFF_BASE_S, BACKOFF_MAX_S)
             bar.note(f"{last_error}; retry {failures}/{retries} in {pause:.1f} s, resuming from byte {_size(part)}")
             time.sleep(pause)
             continue
@@ -408,7 +407,7 @@ def _download(http: requests.Session, url: str, dest: Path, *, timeout: float, r
             if md5_refetched:
                 raise MlkitError(
                     f"{url} failed its MD5 check twice (server says {done.expected_md5_b64}, "
-                    f"the download hashes to {_b64(done.md5_hex)}); the server or a proxy is "
+                    f"the download hashes to {b64_from_md5_hex(done.md5_hex)}); the server or a proxy is "
                     f"corrupting it: try again later or use --source with a local mirror"
                 )
             md5_refetched = True
@@ -420,7 +419,7 @@ def _download(http: requests.Session, url: str, dest: Path, *, timeout: float, r
             "mtime_ns": dest.stat().st_mtime_ns,
             "url": url,
             "size": done.size,
-            "md5": _b64(done.md5_hex),  # base64, as in x-goog-hash
+            "md5": b64_from_md5_hex(done.md5_hex),  # base64, as in x-goog-hash
             "md5_verified": done.expected_md5_b64 is not None,  # the server sent one to check
             "etag": done.etag,
             "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -449,7 +448,7 @@ def _attempt(http: requests.Session, url: str, part: Path, *, timeout: float, ba
     try:
         resp = http.get(url, headers=headers, stream=True, timeout=timeout)
     except requests.exceptions.ConnectionError as exc:
-        if _is_name_resolution_error(exc):
+        if is_name_resolution_error(exc):
             raise MlkitError(
                 f"could not download {url}: the host cannot be resolved (no network or DNS?); "
                 f"check your connection, or use --source with a local mirror or folder laid "
@@ -562,14 +561,8 @@ def _goog_md5(headers: Any) -> str | None:
 
 
 def _md5_matches(md5_hex: str, expected_b64: str) -> bool:
-    try:
-        return base64.b64decode(expected_b64, validate=True).hex() == md5_hex
-    except (binascii.Error, ValueError):
-        return False
-
-
-def _b64(md5_hex: str) -> str:
-    return base64.b64encode(bytes.fromhex(md5_hex)).decode("ascii")
+    digest = md5_from_b64(expected_b64)
+    return digest is not None and digest.hex() == md5_hex
 
 
 def _hash_file(path: Path, digest: Any) -> None:
@@ -628,23 +621,6 @@ def _fsync(path: Path) -> None:
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 200 else text[:200] + "..."
-
-
-def _is_name_resolution_error(exc: BaseException) -> bool:
-    """True when ``exc`` (or what caused it) is a DNS failure: no network, or no such host."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        err = stack.pop()
-        if id(err) in seen:
-            continue
-        seen.add(id(err))
-        if isinstance(err, socket.gaierror) or type(err).__name__ == "NameResolutionError":
-            return True
-        for nxt in (err.__cause__, err.__context__, getattr(err, "reason", None), *err.args):
-            if isinstance(nxt, BaseException):
-                stack.append(nxt)
-    return False
 
 
 def _is_network_oserror(exc: OSError) -> bool:
