@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MlkitError
+from .manifest import SPLITS
 from .model_spec import ModelSpec
 
 DATASET_JSON = "dataset.json"
-SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 _MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"BM", "BMP"), (b"GIF87a", "GIF"),
           (b"GIF89a", "GIF"))
@@ -63,8 +63,6 @@ class SplitFiles:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def per_class(self, n_classes: int) -> list[int]:
-        return np.bincount(self.labels, minlength=n_classes).tolist()
 
 
 def read_dataset(path: Path | str) -> DatasetInfo:

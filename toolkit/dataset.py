@@ -34,7 +34,7 @@ from .download import DownloadJob, DownloadOptions, ImageSource, download_images
 from .errors import MlkitError
 from .fsutil import (atomic_write_text, check_writable, describe_write_error, exchange, link_or_copy, locked,
                      recover_exchange)
-from .manifest import (DATASET_FILES, IMAGE_SPLITS, ManifestRow, content_hash, read_manifest, write_attribution,
+from .manifest import (DATASET_FILES, SPLITS, ManifestRow, content_hash, read_manifest, write_attribution,
                        write_manifest)
 from .openimages import layout
 from .openimages.fetch import default_cache_dir, fetch, metadata_source
@@ -651,7 +651,7 @@ def _refuse_foreign(root: Path, ours: set[str], *, top_level: bool) -> None:
     """Refuse to rebuild a dataset folder holding files mlkit did not write (a rebuild
     would drop them): every image must be one its manifest or journal lists."""
     foreign: list[str] = []
-    for split in IMAGE_SPLITS:
+    for split in SPLITS:
         d = root / split
         if d.is_dir():
             foreign += [f.relative_to(root).as_posix() for f in d.rglob("*")
@@ -659,7 +659,7 @@ def _refuse_foreign(root: Path, ours: set[str], *, top_level: bool) -> None:
                         and not (f.name.startswith(".") and ".part" in f.name)]
     if top_level and root.is_dir():
         foreign += [f.name for f in root.iterdir()
-                    if f.name not in _OWN_TOP_LEVEL and not (f.is_dir() and f.name in IMAGE_SPLITS)
+                    if f.name not in _OWN_TOP_LEVEL and not (f.is_dir() and f.name in SPLITS)
                     and not (f.name.startswith(".") and ".part" in f.name)]  # a killed atomic write
     if foreign:
         listing = ", ".join(sorted(foreign)[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
@@ -675,7 +675,7 @@ def _remove_stale(work: Path, wanted: dict[str, tuple[str, set[str]]], records: 
         want = wanted.get(rel)
         if want is None or rec.get("fp") != want[0] or rec.get("url") not in want[1]:
             (work / rel).unlink(missing_ok=True)
-    for split in IMAGE_SPLITS:
+    for split in SPLITS:
         d = work / split
         if d.is_dir():
             for sub in sorted((p for p in d.rglob("*") if p.is_dir()), reverse=True):

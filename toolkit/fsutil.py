@@ -35,6 +35,39 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def atomic_folder(path: Path | str, tag: str = "partial", suffix: str = "") -> Iterator[Path]:
+    """A new empty folder beside ``path`` (``.<name>.<tag>-*``) to build the new version
+    of the folder ``path`` in. When the block ends normally it takes ``path``'s place in one
+    step (``exchange`` when there is an old version, which is then removed; a rename when
+    there is none); when it raises, it is removed. A crash or kill at any point leaves
+    ``path`` as it was, plus at most a stale ``.partial-*`` folder that
+    ``remove_partial_folders`` clears on the next run. ``suffix`` ends the staging folder's
+    name, for writers that go by it (an ``.mlpackage``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    recover_exchange(path)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.{tag}-", suffix=suffix, dir=path.parent))
+    try:
+        yield staging
+        usual_permissions(staging)
+        if path.exists():
+            exchange(path, staging)        # staging now holds the old version
+            shutil.rmtree(staging, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def remove_partial_folders(path: Path | str, tag: str = "partial") -> None:
+    """Remove what a killed ``atomic_folder`` left beside ``path``."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.{tag}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def atomic_write(path: Path | str, write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write`` on a temporary file beside ``path``, then put it in place (see
     ``atomic_path``)."""

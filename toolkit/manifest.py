@@ -60,7 +60,8 @@ def read_manifest(path: Path) -> list[ManifestRow]:
                 for row in reader]
 
 
-IMAGE_SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test")
+"""The splits of an mlkit dataset folder, in order (Open Images' own are ``layout.SPLITS``)."""
 DATASET_FILES = ("manifest.csv", "ATTRIBUTION.md", "dataset.json", "preview.png")
 
 
@@ -102,7 +103,7 @@ def verify_dataset(root: Path | str, *, checksums: bool = False) -> list[str]:
     both = sorted(i for i, s in splits_of.items() if len(s) > 1)
     if both:
         problems.append(f"{len(both)} images are in more than one split (e.g. {both[0]})")
-    on_disk = {str(f.relative_to(root).as_posix()) for s in IMAGE_SPLITS if (root / s).is_dir()
+    on_disk = {str(f.relative_to(root).as_posix()) for s in SPLITS if (root / s).is_dir()
                for f in (root / s).rglob("*") if f.is_file()}
     extra = sorted(on_disk - set(listed))
     if extra:

@@ -196,10 +196,6 @@ def unfreeze_top(model, n_layers: int) -> int:
     return count
 
 
-def backbone_layer_count(model) -> int:
-    return len(model.get_layer(BACKBONE_LAYER).layers)
-
-
 def feature_extractor(model):
     """pixels -> pooled backbone features (the input of the head)."""
     import keras

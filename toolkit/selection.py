@@ -107,9 +107,6 @@ def balance_counts(counts: Mapping[str, int], mode: str) -> Balance:
     return Balance(mode=mode, counts=kept, class_weights=weights, repeat=repeat, dropped=dropped)
 
 
-SPLIT_NAMES = ("train", "val", "test")
-
-
 def assign_splits(ids_by_class: Mapping[str, Sequence[str]], val: float, test: float,
                   seed: int) -> dict[str, str]:
     """ImageID -> "train" | "val" | "test", stratified per class and deterministic.

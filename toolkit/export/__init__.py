@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MlkitError
+from .coreml import PRECISIONS
 
-PRECISIONS = ("fp32", "fp16", "int8")
 # --precision picks TFLite's quantization unless --quantize says otherwise.
 TFLITE_QUANTIZE_FOR = {"fp32": "none", "fp16": "fp16", "int8": "int8"}
 CALIBRATION_IMAGES = 100

@@ -25,10 +25,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
 import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -37,7 +35,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import MlkitError
-from ..fsutil import path_size, usual_permissions
+from ..fsutil import atomic_folder, atomic_path, path_size
 from ..model_spec import ModelCard, read_model_card
 
 FORMATS = ("neuralnetwork", "mlprogram")
@@ -340,29 +338,16 @@ def _describe(mlmodel, card: ModelCard, name: str, fmt: str, precision: str, ker
 
 
 def _save_atomically(mlmodel, out: Path) -> None:
-    """Save beside ``out`` under a temporary name, then rename into place; an existing file
-    or package is replaced only once the new one is complete."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
-    try:
-        staged = tmpdir / out.name
-        mlmodel.save(str(staged))
-        usual_permissions(staged)
-        if staged.is_dir():
-            if out.exists():
-                old = tmpdir / (out.name + ".old")
-                os.replace(out, old)          # a folder cannot be replaced in one rename
-            os.replace(staged, out)
-        else:
-            with open(staged, "rb") as f:
-                os.fsync(f.fileno())
-            if out.is_dir():
-                shutil.rmtree(out)
-            os.replace(staged, out)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-
-
+    """Save beside ``out`` under a temporary name, then put it in place (fsutil): an existing
+    file or package is replaced only once the new one is complete."""
+    if mlmodel.is_package:
+        with atomic_folder(out, suffix=out.suffix) as staging:
+            mlmodel.save(str(staging))
+    else:
+        if out.is_dir():
+            shutil.rmtree(out)
+        with atomic_path(out, suffix=out.suffix) as staged:
+            mlmodel.save(str(staged))
 
 
 def _first_line(exc) -> str:

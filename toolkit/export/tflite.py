@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -37,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MlkitError
-from ..fsutil import atomic_write_text, usual_permissions
+from ..fsutil import atomic_path, atomic_write_text
 from ..model_spec import KERAS_FILE, LABELS_FILE, PIXEL_RANGE, ModelCard, labels_text
 from . import tflite_metadata as md
 from .tflite_fp16 import large_weights_to_fp16
@@ -127,32 +125,17 @@ def export_tflite(keras_path: Path | str, card: ModelCard, out_path: Path | str,
     convert_seconds = time.perf_counter() - t0
 
     facts, cautions = _facts_from_model(flat, card, quantize)
-    side = md.side_file_path(out)
-    tmp = side_tmp = None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if embed:
-            say("Embedding metadata (labels, normalisation) ...")
-            flat = md.embed_metadata(flat, card, labels_text(card.spec.labels), facts=facts)
-        else:
-            side_tmp = _temp_beside(side)
-            side_tmp.write_text(md.side_file_json(facts, reason), encoding="utf-8")
-        tmp = _temp_beside(out)
-        _write_synced(tmp, flat)
+    if embed:
+        say("Embedding metadata (labels, normalisation) ...")
+        flat = md.embed_metadata(flat, card, labels_text(card.spec.labels), facts=facts)
+    side, labels_path = md.side_file_path(out), out.parent / LABELS_FILE
+    with atomic_path(out) as tmp:   # the model is put in place last, only complete and checked
+        tmp.write_bytes(flat)
         say("Checking the file in LiteRT ...")
         verify(tmp, card)
-        labels_path = out.parent / LABELS_FILE
         atomic_write_text(labels_path, labels_text(card.spec.labels))
-        if side_tmp is not None:
-            usual_permissions(side_tmp)
-            os.replace(side_tmp, side)
-        usual_permissions(tmp)
-        os.replace(tmp, out)   # last: the model appears only complete, its side file already there
-    except BaseException:
-        for leftover in (tmp, side_tmp):
-            if leftover is not None:
-                leftover.unlink(missing_ok=True)
-        raise
+        if not embed:
+            atomic_write_text(side, md.side_file_json(facts, reason))
     if embed:
         side.unlink(missing_ok=True)   # a side file from an earlier export would now contradict the model
     note = "" if embed else f"embedded TFLite metadata skipped: {reason}; labels and input facts are in {side.name}"
@@ -286,18 +269,5 @@ def verify(path: Path, card: ModelCard) -> None:
 
 
 # --------------------------------------------------------------------------- files
-def _temp_beside(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)

@@ -41,7 +41,7 @@ from urllib.request import url2pathname
 import requests
 
 from toolkit.errors import MlkitError
-from toolkit.fsutil import file_md5, locked
+from toolkit.fsutil import atomic_write_text, file_md5, locked
 from toolkit.netutil import b64_from_md5_hex, is_name_resolution_error, md5_from_b64, retry_pause
 from toolkit.openimages import layout
 
@@ -604,13 +604,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write atomically: a reader sees the old file or the new one, never half of one."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def _fsync(path: Path) -> None:

@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import queue
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -42,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MlkitError
-from ..fsutil import file_md5, locked
+from ..fsutil import atomic_folder, file_md5, locked, remove_partial_folders
 from .labelscan import key_name, scan_chunk
 from .layout import LABEL_COLUMNS
 
@@ -329,8 +326,7 @@ def open_label_index(csv_path: Path | str, cache_dir: Path | str, *, progress: b
             return _load(out, meta)
         if problem:
             print(f"The label index {out} is damaged ({problem}); rebuilding it.", file=sys.stderr)
-        for stale in out.parent.glob(f".{out.name}.tmp-*"):  # left by a killed build (we hold the lock)
-            shutil.rmtree(stale, ignore_errors=True)
+        remove_partial_folders(out, tag="tmp")  # left by a killed build (we hold the lock)
         try:
             meta = build_label_index(csv_path, out, progress=progress, workers=workers, on_bytes=on_bytes)
         except MlkitError as exc:
@@ -389,93 +385,88 @@ def build_label_index(csv_path: Path, out: Path, *, progress: bool = True, worke
     columns, offset = _read_header(csv_path)
     canonical = columns == list(LABEL_COLUMNS)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        vocab: dict[str, int] = {}
-        names_by_code: list[str] = []
-        known = _KnownKeys()
-        counts = np.zeros(MAX_LABELS, dtype=np.int64)
-        rows = 0
-        n_runs = 0
-        sorted_runs = True
-        last_run_id = -1
-        files = {name: open(tmp / name, "wb") for name in ("run.u32", "runs.u64", "labels.u16", "conf.u8")}
+    # the index appears whole or not at all; a killed build leaves .<name>.tmp-*, cleared under the lock
+    with atomic_folder(out, tag="tmp") as tmp:
+        try:
+            vocab: dict[str, int] = {}
+            known = _KnownKeys()
+            counts = np.zeros(MAX_LABELS, dtype=np.int64)
+            rows = 0
+            n_runs = 0
+            sorted_runs = True
+            last_run_id = -1
+            files = {name: open(tmp / name, "wb") for name in ("run.u32", "runs.u64", "labels.u16", "conf.u8")}
 
-        def code_for(name: str) -> int:
-            code = vocab.get(name)
-            if code is None:
-                code = len(vocab)
-                if code >= MAX_LABELS:
-                    raise MlkitError(f"{csv_path.name} has more than {MAX_LABELS} distinct labels; "
-                                     "this is not an Open Images image-level labels file")
-                vocab[name] = code
-                names_by_code.append(name)
-            return code
+            def code_for(name: str) -> int:
+                code = vocab.get(name)
+                if code is None:
+                    code = len(vocab)
+                    if code >= MAX_LABELS:
+                        raise MlkitError(f"{csv_path.name} has more than {MAX_LABELS} distinct labels; "
+                                         "this is not an Open Images image-level labels file")
+                    vocab[name] = code
+                return code
 
-        bar = _ScanProgress(csv_path.name, st.st_size - offset, enabled=progress)
-        ranges = _chunk_ranges(csv_path, offset, chunk_bytes or CHUNK_BYTES)
-        with bar, _pool(workers if len(ranges) > 2 else 1) as pool:
-            jobs = ((str(csv_path), a, b, columns, canonical) for a, b in ranges)
-            for buf_len, chunk in _ordered_map(pool, jobs, ahead=workers + 1):
-                if chunk.names is not None:
-                    lut = np.array([code_for(nm) for nm in chunk.names], dtype=np.uint16)
-                else:
-                    lut = known.codes_for(chunk, code_for)
-                codes = lut[chunk.codes] if lut.size else np.zeros(0, dtype=np.uint16)
-                if n_runs + chunk.run_ids.size >= 2**32:
-                    raise MlkitError(f"{csv_path.name} is too large to index (over 4 billion images)")
-                files["run.u32"].write(memoryview(chunk.run_of_row + np.uint32(n_runs)))
-                files["runs.u64"].write(memoryview(np.ascontiguousarray(chunk.run_ids)))
-                files["labels.u16"].write(memoryview(codes))
-                files["conf.u8"].write(memoryview(np.ascontiguousarray(chunk.conf)))
-                counts[lut] += chunk.local_counts[: lut.size]  # a chunk's codes are distinct
-                if chunk.run_ids.size and sorted_runs:
-                    # >=: an image's rows may straddle two chunks
-                    sorted_runs = chunk.runs_sorted and int(chunk.run_ids[0]) >= last_run_id
-                    last_run_id = int(chunk.run_ids[-1])
-                n_runs += chunk.run_ids.size
-                rows += chunk.rows
-                bar.advance(buf_len)
-                if on_bytes:
-                    on_bytes(buf_len)
-        for f in files.values():
-            f.close()
-        runs = np.fromfile(tmp / "runs.u64", dtype=np.uint64)
-        if sorted_runs:  # the official files are sorted by ImageID: no sort needed
-            keep = np.ones(runs.size, dtype=bool)
-            np.not_equal(runs[1:], runs[:-1], out=keep[1:])
-            images = runs[keep]
-        else:
-            images = np.unique(runs)
-        images.tofile(tmp / "images.u64")
-        labels = [name for name, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
-        counts[: len(labels)].tofile(tmp / "counts.i64")
-        meta = {
-            "format": FORMAT_VERSION,
-            "source": str(csv_path.resolve()),
-            "source_size": st.st_size,
-            "source_mtime_ns": st.st_mtime_ns,
-            "columns": columns,
-            "rows": rows,
-            "images": int(images.size),
-            "sorted_runs": bool(sorted_runs),
-            "labels": labels,
-            "build_seconds": round(time.perf_counter() - t0, 3),
-        }
-        meta["files"] = {}
-        for name in ("run.u32", "runs.u64", "labels.u16", "conf.u8", "images.u64", "counts.i64"):
-            fst = (tmp / name).stat()  # os.replace of the folder keeps each file's mtime
-            meta["files"][name] = {"size": fst.st_size, "md5": file_md5(tmp / name), "mtime_ns": fst.st_mtime_ns}
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-        return meta
-    except BaseException:
-        for f in locals().get("files", {}).values():
-            f.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            bar = _ScanProgress(csv_path.name, st.st_size - offset, enabled=progress)
+            ranges = _chunk_ranges(csv_path, offset, chunk_bytes or CHUNK_BYTES)
+            with bar, _pool(workers if len(ranges) > 2 else 1) as pool:
+                jobs = ((str(csv_path), a, b, columns, canonical) for a, b in ranges)
+                for buf_len, chunk in _ordered_map(pool, jobs, ahead=workers + 1):
+                    if chunk.names is not None:
+                        lut = np.array([code_for(nm) for nm in chunk.names], dtype=np.uint16)
+                    else:
+                        lut = known.codes_for(chunk, code_for)
+                    codes = lut[chunk.codes] if lut.size else np.zeros(0, dtype=np.uint16)
+                    if n_runs + chunk.run_ids.size >= 2**32:
+                        raise MlkitError(f"{csv_path.name} is too large to index (over 4 billion images)")
+                    files["run.u32"].write(memoryview(chunk.run_of_row + np.uint32(n_runs)))
+                    files["runs.u64"].write(memoryview(np.ascontiguousarray(chunk.run_ids)))
+                    files["labels.u16"].write(memoryview(codes))
+                    files["conf.u8"].write(memoryview(np.ascontiguousarray(chunk.conf)))
+                    counts[lut] += chunk.local_counts[: lut.size]  # a chunk's codes are distinct
+                    if chunk.run_ids.size and sorted_runs:
+                        # >=: an image's rows may straddle two chunks
+                        sorted_runs = chunk.runs_sorted and int(chunk.run_ids[0]) >= last_run_id
+                        last_run_id = int(chunk.run_ids[-1])
+                    n_runs += chunk.run_ids.size
+                    rows += chunk.rows
+                    bar.advance(buf_len)
+                    if on_bytes:
+                        on_bytes(buf_len)
+            for f in files.values():
+                f.close()
+            runs = np.fromfile(tmp / "runs.u64", dtype=np.uint64)
+            if sorted_runs:  # the official files are sorted by ImageID: no sort needed
+                keep = np.ones(runs.size, dtype=bool)
+                np.not_equal(runs[1:], runs[:-1], out=keep[1:])
+                images = runs[keep]
+            else:
+                images = np.unique(runs)
+            images.tofile(tmp / "images.u64")
+            labels = [name for name, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+            counts[: len(labels)].tofile(tmp / "counts.i64")
+            meta = {
+                "format": FORMAT_VERSION,
+                "source": str(csv_path.resolve()),
+                "source_size": st.st_size,
+                "source_mtime_ns": st.st_mtime_ns,
+                "columns": columns,
+                "rows": rows,
+                "images": int(images.size),
+                "sorted_runs": bool(sorted_runs),
+                "labels": labels,
+                "build_seconds": round(time.perf_counter() - t0, 3),
+            }
+            meta["files"] = {}
+            for name in ("run.u32", "runs.u64", "labels.u16", "conf.u8", "images.u64", "counts.i64"):
+                fst = (tmp / name).stat()  # os.replace of the folder keeps each file's mtime
+                meta["files"][name] = {"size": fst.st_size, "md5": file_md5(tmp / name), "mtime_ns": fst.st_mtime_ns}
+            (tmp / "meta.json").write_text(json.dumps(meta))
+        except BaseException:
+            for f in locals().get("files", {}).values():
+                f.close()
+            raise
+    return meta
 
 
 class _KnownKeys:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -39,7 +38,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import MlkitError
-from ..fsutil import atomic_write_text, file_md5, locked
+from ..fsutil import atomic_path, atomic_write_text, file_md5, locked
 
 FORMAT_VERSION = 2  # 2: rows sorted by ImageID
 ROW_GROUP_ROWS = 2048   # small groups: a lookup of a few hundred IDs skips most of them
@@ -175,9 +174,6 @@ def _usable(out: Path) -> tuple[CsvTable | None, str | None]:
 
 
 def _convert(csv_path: Path, out: Path, names: list[str]) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    os.close(fd)
     try:
         reader = pacsv.open_csv(
             csv_path,
@@ -186,14 +182,10 @@ def _convert(csv_path: Path, out: Path, names: list[str]) -> None:
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
                                                  strings_can_be_null=False),
         )
-        with tempfile.TemporaryDirectory(prefix=".sort-", dir=out.parent) as work:
-            _sorted_copy(reader, Path(work), tmp)
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix=".sort-", dir=out.parent) as work:
+            _sorted_copy(reader, Path(work), str(tmp))
     except pa.ArrowInvalid as exc:
         raise MlkitError(f"malformed CSV {csv_path.name}: {exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     # drop older copies of the same source file (it changed since they were made)
     prefix = out.name.rsplit("-", 3)[0]
     for old in out.parent.glob(f"{prefix}-*.parquet"):
