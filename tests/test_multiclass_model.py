@@ -313,3 +313,42 @@ def test_seefood_photos_as_a_plain_folder(tmp_path):
     assert card["metrics"]["images"] == 50
     r = invoke("evaluate", out / "seefood", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["images"] == 50
+
+
+# ------------------------------------------------------------------------------ the iOS contract
+
+def test_the_three_class_swift_fixture_is_a_fresh_export(tmp_path):
+    """HotDogKit's ModelContract.check must accept an N-class export: a Swift test
+    (ModelContractTests.testAThreeClassExportIsAccepted) checks the description of a real
+    three-class `mlkit export --coreml`, kept here in Resources/exported_model_3class.json
+    (regenerate with MLKIT_UPDATE_IOS_FIXTURE=1, as the two-class fixture)."""
+    import os
+
+    import coremltools as ct
+    import keras
+
+    import test_ios_demo_contract as contract
+    from toolkit.fsutil import atomic_write_text
+    from toolkit.model import build_classifier, save_keras
+    from toolkit.model_spec import labels_text
+
+    fixture = contract.FIXTURE.with_name("exported_model_3class.json")
+    keras.utils.set_random_seed(0)
+    folder = tmp_path / "food"
+    spec = ModelSpec(labels=CLASSES, alpha=0.35, image_size=contract.IMAGE_SIZE)
+    save_keras(build_classifier(spec, "none"), folder / "model.keras")
+    ModelCard(spec=spec, name="food").write(folder)
+    (folder / "labels.txt").write_text(labels_text(CLASSES))
+    r = invoke("export", folder, "--coreml", "--no-validate", "--json")
+    assert r.exit_code == 0, r.output
+    [export] = json.loads(r.stdout)["exports"]
+    fresh = contract.contract_of(ct.utils.load_spec(export["path"]))
+    assert fresh["classLabels"] == CLASSES == json.loads(fresh["metadata"]["labels"])
+    assert fresh["metadata"]["model_name"] == "HamburgerPizzaSandwichClassifier"
+    if os.environ.get(contract.UPDATE_FIXTURE):
+        atomic_write_text(fixture, json.dumps(fresh, indent=2, sort_keys=True) + "\n")
+    assert fixture.is_file(), f"{fixture} is missing: run {contract.UPDATE_FIXTURE}=1 pytest {__file__}"
+    committed = json.loads(fixture.read_text(encoding="utf-8"))
+    assert contract.comparable(committed) == contract.comparable(fresh), (
+        f"{fixture.name} is not what the exporter writes now: regenerate it with "
+        f"`{contract.UPDATE_FIXTURE}=1 pytest tests/test_multiclass_model.py -k swift_fixture` and run swift test")
