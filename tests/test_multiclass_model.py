@@ -352,3 +352,19 @@ def test_the_three_class_swift_fixture_is_a_fresh_export(tmp_path):
     assert contract.comparable(committed) == contract.comparable(fresh), (
         f"{fixture.name} is not what the exporter writes now: regenerate it with "
         f"`{contract.UPDATE_FIXTURE}=1 pytest tests/test_multiclass_model.py -k swift_fixture` and run swift test")
+
+
+def test_the_confusion_matrix_plot_scales_to_twenty_classes():
+    from PIL import Image
+    import io
+
+    from toolkit import plots
+
+    sizes = {}
+    for n in (2, 3, 20):
+        cm = np.diag(np.full(n, 10)) + 1
+        png = plots.confusion_matrix_plot(cm, [f"a_rather_long_class_name_{i}" for i in range(n)], "test")
+        with Image.open(io.BytesIO(png)) as im:
+            sizes[n] = im.size
+    assert sizes[2][0] < 700 and sizes[20][0] <= 1700   # grows with the classes, within reason
+    assert sizes[20][0] > 2 * sizes[3][0] * 0.9 and sizes[20][1] >= 1000   # about 50 px a row at 20
