@@ -368,3 +368,37 @@ def test_the_confusion_matrix_plot_scales_to_twenty_classes():
             sizes[n] = im.size
     assert sizes[2][0] < 700 and sizes[20][0] <= 1700   # grows with the classes, within reason
     assert sizes[20][0] > 2 * sizes[3][0] * 0.9 and sizes[20][1] >= 1000   # about 50 px a row at 20
+
+
+# ------------------------------------------------------------------------------ metrics
+
+def test_one_vs_rest_auc_and_averages_by_hand():
+    from toolkit import metrics
+
+    y = np.array([0, 0, 1, 1, 2, 2])
+    p = np.array([[.8, .1, .1], [.3, .4, .3], [.2, .7, .1], [.5, .3, .2], [.1, .2, .7], [.3, .3, .4]])
+    auc = metrics.one_vs_rest_auc(y, p, ["a", "b", "c"])
+    # a: positives .8 .3 against .2 .5 .1 .3 -> pairs won 4 + (1 + 0.5 tie + 1) = 6.5 of 8
+    assert auc["a"] == pytest.approx(6.5 / 8)
+    assert auc["c"] == pytest.approx(1.0)           # .7 and .4 beat .1 .3 .1 .2
+    assert metrics.macro_auc(auc) == pytest.approx(np.mean(list(auc.values())))
+    assert metrics.one_vs_rest_auc(np.array([0, 0]), p[:2], ["a", "b", "c"]) == {"a": None, "b": None, "c": None}
+    assert metrics.macro_auc({"a": None}) is None
+    cm = metrics.confusion_matrix(y, p.argmax(1), 3)    # predicted a b b a c c
+    avg = metrics.averages(metrics.per_class_scores(cm, ["a", "b", "c"]))
+    assert avg["macro"]["recall"] == pytest.approx((0.5 + 0.5 + 1) / 3)
+    assert avg["weighted"]["recall"] == pytest.approx(metrics.accuracy(cm))
+    assert avg["macro"]["precision"] == pytest.approx((0.5 + 0.5 + 1) / 3)
+
+
+def test_imagenet_weights_learn_three_classes(tmp_path, monkeypatch):
+    """With the real ImageNet weights (../shared/data/keras, skipped where absent) the N-way
+    head learns the three drawn classes: measured 87 % (13 of 15), macro AUC 0.97."""
+    monkeypatch.setenv("KERAS_HOME", str(shared_path("keras")))
+    root = draw_folder(tmp_path / "food", n=20, size=(160, 130))
+    r = invoke("train", root, "--output", tmp_path / "models", "--image-size", "96", "--batch-size", "16",
+               "--val", "0.2", "--test", "0.25", "--json")
+    assert r.exit_code == 0, r.output
+    ev = json.loads(r.stdout)["evaluation"]
+    assert ev["images"] == 15 and np.array(ev["confusion_matrix"]).shape == (3, 3)
+    assert ev["accuracy"] >= 0.7 and ev["roc_auc"] >= 0.85, ev
