@@ -168,8 +168,10 @@ def test_evaluate_gives_an_n_by_n_report(trained):
     # the model's own report (training) is the same
     card = json.loads((trained / "model.json").read_text())
     assert card["metrics"]["accuracy"] == pytest.approx(ev["accuracy"])
-    text = invoke("evaluate", trained)
+    text = invoke("evaluate", trained, "--plots", trained.parent / "plots")
     assert text.exit_code == 0 and "one vs rest" in text.stdout and "macro avg" in text.stdout
+    for name in ("confusion_matrix.png", "misclassified.png"):
+        assert (trained.parent / "plots" / name).read_bytes().startswith(b"\x89PNG")
     # the threshold search is a two-class tool
     r = invoke("evaluate", trained, "--target-precision", "0.9")
     assert r.exit_code == 2 and "two-class" in " ".join(r.stderr.split())

@@ -417,14 +417,17 @@ def evaluate_cmd(
         help="Also find the decision threshold on the positive class's probability that "
                                "reaches this precision with the highest recall, e.g. 0.95.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = 32,
+    plots: Annotated[Optional[Path], typer.Option(
+        help="Also write confusion_matrix.png and misclassified.png into this folder.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Accuracy, per-class precision / recall / F1, ROC AUC and confusion matrix of a model."""
     _quiet_tensorflow()
-    from .evaluate import evaluate
+    from .evaluate import evaluate, write_plots
 
     try:
         result = evaluate(model, data, split=split, target_precision=target_precision, batch_size=batch_size)
+        written = write_plots(result, plots) if plots is not None else []
     except MlkitError as exc:
         _fail(exc)
     if json_out:
@@ -440,6 +443,8 @@ def evaluate_cmd(
     for label, row in zip(result.labels, result.confusion.tolist()):
         cm.add_row(label, *map(str, row))
     out.print(cm)
+    if written:
+        out.print(f"Wrote {', '.join(str(p) for p in written)}")
     if result.target_precision is not None:
         th = result.threshold
         if th is None:

@@ -116,3 +116,25 @@ def evaluate(model_path: Path | str, data_dir: Path | str | None = None, split: 
         probs = np.concatenate([runner.predict(batch.numpy()) for batch in ds])
     return score(spec, files.labels, probs, target_precision=target_precision, paths=files.paths,
                  model=str(runner.path), data=str(info.path), split=split)
+
+
+def write_plots(result: EvalResult, folder: Path | str) -> list[Path]:
+    """``confusion_matrix.png`` and ``misclassified.png`` (up to 16 images, read from their
+    files) of an evaluation, written atomically into ``folder``; the paths written."""
+    from . import plots
+    from .fsutil import atomic_write_bytes
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise MlkitError(f"--plots {folder} is a file: give a folder for the PNG files")
+    folder.mkdir(parents=True, exist_ok=True)
+    cm_path = folder / "confusion_matrix.png"
+    atomic_write_bytes(cm_path, plots.confusion_matrix_plot(
+        result.confusion, result.labels, f"{result.split} split ({result.n} images)"))
+    wrong = result.misclassified()
+    wrong_path = folder / "misclassified.png"
+    atomic_write_bytes(wrong_path, plots.misclassified_grid(
+        [result.paths[i] for i in wrong], [result.labels[result.y_true[i]] for i in wrong],
+        [result.labels[result.y_pred[i]] for i in wrong], [float(result.probs[i, result.y_pred[i]]) for i in wrong],
+        title=f"misclassified {result.split} images ({len(wrong)} of {result.n})"))
+    return [cm_path, wrong_path]
