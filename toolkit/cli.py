@@ -414,7 +414,7 @@ def evaluate_cmd(
         help="Dataset folder to evaluate on. Default: the one the model was trained on (model.json).")] = None,
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
     target_precision: Annotated[Optional[float], typer.Option(
-        help="Also find the decision threshold on the positive class's probability that "
+        help="Two-class models: also find the decision threshold on the positive class's probability that "
                                "reaches this precision with the highest recall, e.g. 0.95.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = 32,
     plots: Annotated[Optional[Path], typer.Option(
@@ -536,8 +536,9 @@ def export_cmd(
         help="TFLite only, overrides --precision: none, fp16, dynamic (int8 weights, float maths) or int8 "
              "(integers throughout, uint8 input and output).")] = None,
     name: Annotated[Optional[str], typer.Option(
-        help="The Core ML model's name, which Xcode turns into a Swift class. Default: from the positive class "
-             "(hot_dog -> HotDogClassifier).")] = None,
+        help="The Core ML model's name, which Xcode turns into a Swift class. Default: from the classes, a "
+             "catch-all (other, not_*) left out (hot_dog -> HotDogClassifier; hamburger, sandwich -> "
+             "HamburgerSandwichClassifier).")] = None,
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="A folder for the files, or one file (e.g. ios_demo/HotDogApp/"
                                "HotDogClassifier.mlmodel). Default: the model's folder.")] = None,
