@@ -404,3 +404,36 @@ def test_imagenet_weights_learn_three_classes(tmp_path, monkeypatch):
     ev = json.loads(r.stdout)["evaluation"]
     assert ev["images"] == 15 and np.array(ev["confusion_matrix"]).shape == (3, 3)
     assert ev["accuracy"] >= 0.7 and ev["roc_auc"] >= 0.85, ev
+
+
+def test_a_dataset_json_of_n_classes_trains_in_its_order(folder, tmp_path):
+    """What `build-dataset --classes ... --other N` writes (dataset.json with N classes, the
+    given order, `other` last, weights and repeats for N) trains as it says: labels in that
+    order, its class weights and oversampling used."""
+    data = read_folder(folder, FolderSplit(0.2, 0.2, 0))
+    root = tmp_path / "data" / "lunch"
+    order = ["sandwich", "hamburger", "other"]     # the order given, not sorted
+    source = {"sandwich": "sandwich", "hamburger": "hamburger", "other": "pizza"}
+    counts = {}
+    for cls in order:
+        counts[cls] = {}
+        for split in ("train", "val", "test"):
+            files = data.files[split][source[cls]][: 6 if cls == "other" and split == "train" else None]
+            (root / split / cls).mkdir(parents=True)
+            for p in files:
+                shutil.copy(p, root / split / cls / p.name)
+            counts[cls][split] = len(files)
+    doc = {"name": "lunch", "classes": order, "counts": counts, "content_hash": "0" * 64,
+           "class_weights": {"sandwich": 1.0, "hamburger": 1.0, "other": 1.5},
+           "balance": {"method": "oversample", "repeat": {"sandwich": 1, "hamburger": 1, "other": 2}}}
+    (root / "dataset.json").write_text(json.dumps(doc))
+    r = invoke("train", root, "--output", tmp_path / "models", "--weights", "none", "--alpha", "0.35",
+               "--image-size", "96", "--epochs", "1", "--batch-size", "8", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    model = out["model"]
+    assert model["labels"] == order and model["positive_label"] == "sandwich"
+    assert model["training"]["class_weights"]["other"] == 1.5 and model["training"]["repeat"]["other"] == 2
+    assert (tmp_path / "models" / "lunch" / "labels.txt").read_text().split() == order
+    assert np.array(out["evaluation"]["confusion_matrix"]).shape == (3, 3)
+    assert "source" not in model["dataset"]   # an mlkit dataset: its own split
