@@ -31,8 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from .errors import MlkitError
 
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
@@ -242,21 +240,8 @@ def _hash_and_check(root: Path, paths: Sequence[Path], check_decodes: bool,
                     log: Callable[[str], None] | None) -> tuple[str, list[str]]:
     """(content hash over sorted ``relative-path md5`` lines, the files that cannot be read or
     decoded). Reads each file once; decodes with TensorFlow, the decoder training uses."""
-    decode = None
-    if check_decodes:
-        import tensorflow as tf
-
-        from .data import _first_line
-
-        if log:
-            log(f"Checking that all {len(paths)} images of {root} decode ...")
-
-        def decode(data: bytes, p: Path) -> str | None:
-            try:
-                tf.io.decode_image(data, channels=3, expand_animations=False)
-            except (tf.errors.OpError, ValueError) as exc:
-                return f"{p} ({_first_line(str(getattr(exc, 'message', exc)))})"
-            return None
+    if check_decodes and log:
+        log(f"Checking that all {len(paths)} images of {root} decode ...")
 
     def one(p: Path) -> tuple[str, str | None]:
         try:
@@ -266,8 +251,8 @@ def _hash_and_check(root: Path, paths: Sequence[Path], check_decodes: bool,
         problem = None
         if not data:
             problem = f"{p} (empty file)"
-        elif decode is not None:
-            problem = decode(data, p)
+        elif check_decodes:
+            problem = _decode_problem(data, p)
         return hashlib.md5(data).hexdigest(), problem
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -278,11 +263,15 @@ def _hash_and_check(root: Path, paths: Sequence[Path], check_decodes: bool,
     return h.hexdigest(), [problem for _, problem in results if problem]
 
 
-def labels_of(files: dict[str, list[Path]], classes: Sequence[str]) -> tuple[list[Path], np.ndarray]:
-    """One split's images, class by class in ``classes`` order, and their class indices."""
-    paths: list[Path] = []
-    labels: list[int] = []
-    for i, c in enumerate(classes):
-        paths.extend(files.get(c, []))
-        labels.extend([i] * len(files.get(c, [])))
-    return paths, np.asarray(labels, dtype=np.int64)
+
+def _decode_problem(data: bytes, path: Path) -> str | None:
+    """Why TensorFlow's decoder (the one training uses) rejects ``data``, or None."""
+    import tensorflow as tf
+
+    from .data import _first_line
+
+    try:
+        tf.io.decode_image(data, channels=3, expand_animations=False)
+    except (tf.errors.OpError, ValueError) as exc:
+        return f"{path} ({_first_line(str(getattr(exc, 'message', exc)))})"
+    return None
