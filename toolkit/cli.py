@@ -496,7 +496,7 @@ def predict_cmd(
         table.add_column(f"top {k}")
     for p in predictions:
         table.add_row(str(p.path), p.label, f"{p.probability:.4f}",
-                      *([", ".join(f"{lab} {v:.4f}" for lab, v in p.top)] if k else []))
+                      *(["\n".join(f"{lab} {v:.4f}" for lab, v in p.top)] if k else []))
     out.print(table)
 
 
