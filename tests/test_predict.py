@@ -51,9 +51,11 @@ def test_decide_uses_the_positive_threshold():
     probs = np.array([[0.9, 0.1], [0.7, 0.3], [0.8, 0.2], [0.1, 0.9]])
     assert decide(probs, spec).tolist() == [0, 1, 0, 1]
     assert decide(probs, ModelSpec(labels=LABELS)).tolist() == [0, 0, 0, 1]  # 0.5: the argmax
+    # More than two classes: the most probable, whatever the threshold (issue 13: the threshold
+    # rule is the two-class rule); the first of equals in label order.
     three = ModelSpec(labels=["cat", "dog", "other"], positive_label="dog", threshold=0.6)
-    p3 = np.array([[0.5, 0.3, 0.2], [0.1, 0.6, 0.3], [0.2, 0.5, 0.3]])
-    assert decide(p3, three).tolist() == [0, 1, 2]  # below the threshold: the best other class
+    p3 = np.array([[0.5, 0.3, 0.2], [0.1, 0.6, 0.3], [0.2, 0.5, 0.3], [0.4, 0.2, 0.4]])
+    assert decide(p3, three).tolist() == [0, 1, 1, 0]
     assert decide(np.zeros((0, 2)), spec).tolist() == []
 
 

@@ -291,7 +291,10 @@ def _copy(dataset: Path, tmp_path: Path) -> Path:
 
 
 def _no_dataset_json(ds: Path) -> None:
+    """An unfinished build: its manifest is there, dataset.json not yet. (Without any mlkit
+    file, train/val/test of class folders is a plain folder that trains: test_multiclass_model.)"""
     (ds / "dataset.json").unlink()
+    (ds / "manifest.csv").write_text("path,class,split,status\n")
 
 
 def _one_class(ds: Path) -> None:

@@ -293,8 +293,9 @@ def _default_dataset(data_dir: Path = Path("data")) -> Path:
 @app.command("train")
 def train_cmd(
     dataset_dir: Annotated[Optional[Path], typer.Argument(
-        help="A dataset folder written by `mlkit build-dataset` (data/<name>, with dataset.json). "
-             "Default: the only dataset under ./data.")] = None,
+        help="A dataset folder written by `mlkit build-dataset` (data/<name>, with dataset.json), or any folder "
+             "with one subfolder of images per class (DIR/<class>/*.jpg, or DIR/train/<class>/..., val/, test/), "
+             "split with --val and --test. Default: the only dataset under ./data.")] = None,
     name: Annotated[Optional[str], typer.Option(help="Model folder name under --output. Default: the dataset's "
                                                      "name.")] = None,
     output: Annotated[Path, typer.Option(help="Where models are written: OUTPUT/NAME/model.keras ...")]
@@ -348,6 +349,11 @@ def train_cmd(
         "--resume/--no-resume", help="Resume an interrupted run (--resume: insist; --no-resume: start over). "
                                      "Default: resume when an interrupted run with the same settings exists.")]
         = None,
+    val: Annotated[float, typer.Option(
+        help="A folder without dataset.json: the fraction of each class's images held out for validation "
+             "(seeded by --seed, the same every run; recorded in model.json).")] = 0.1,
+    test: Annotated[float, typer.Option(
+        help="A folder without dataset.json: the fraction of each class's images held out for testing.")] = 0.1,
     json_out: JsonOpt = False,
 ) -> None:
     """Train a MobileNetV2 classifier on a dataset: head first, then optional fine-tuning.
@@ -366,7 +372,7 @@ def train_cmd(
             batch_size=batch_size, learning_rate=learning_rate, fine_tune_learning_rate=fine_tune_learning_rate,
             alpha=alpha, image_size=image_size, weights=weights, dropout=dropout, l2=l2,
             resize_mode=resize.replace("-", "_"), seed=seed, augment=augment, fast=fast, patience=patience,
-            strategy=strategy, resume=resume, progress=not json_out)
+            strategy=strategy, resume=resume, progress=not json_out, val=val, test=test)
     except MlkitError as exc:
         _fail(exc)
     _run(lambda log: train(config, log=log), json_out, render_training,
@@ -395,8 +401,7 @@ def render_training(result) -> None:
         ev = result.evaluation
         out.print(f"\nClassification report ({ev.split} split, {ev.n} images):\n")
         out.print(ev.report, highlight=False)
-        if ev.roc_auc is not None:
-            out.print(f"\nROC AUC ({ev.positive_label}): {ev.roc_auc:.4f}")
+        _print_auc(ev)
     out.print(f"\nWrote {', '.join(result.files)} to {result.path}/")
     for note in result.notes:
         out.print(f"[yellow]note:[/] {note}")
@@ -409,17 +414,20 @@ def evaluate_cmd(
         help="Dataset folder to evaluate on. Default: the one the model was trained on (model.json).")] = None,
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
     target_precision: Annotated[Optional[float], typer.Option(
-        help="Also find the decision threshold on the positive class's probability that "
+        help="Two-class models: also find the decision threshold on the positive class's probability that "
                                "reaches this precision with the highest recall, e.g. 0.95.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = 32,
+    plots: Annotated[Optional[Path], typer.Option(
+        help="Also write confusion_matrix.png and misclassified.png into this folder.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Accuracy, per-class precision / recall / F1, ROC AUC and confusion matrix of a model."""
     _quiet_tensorflow()
-    from .evaluate import evaluate
+    from .evaluate import evaluate, write_plots
 
     try:
         result = evaluate(model, data, split=split, target_precision=target_precision, batch_size=batch_size)
+        written = write_plots(result, plots) if plots is not None else []
     except MlkitError as exc:
         _fail(exc)
     if json_out:
@@ -427,8 +435,7 @@ def evaluate_cmd(
         return
     out.print(f"{result.model} on the {result.split} split of {result.data} ({result.n} images):\n")
     out.print(result.report, highlight=False)
-    if result.roc_auc is not None:
-        out.print(f"\nROC AUC ({result.positive_label}): {result.roc_auc:.4f}")
+    _print_auc(result)
     cm = Table(title="Confusion matrix (rows: true, columns: predicted)", title_justify="left")
     cm.add_column("")
     for label in result.labels:
@@ -436,6 +443,8 @@ def evaluate_cmd(
     for label, row in zip(result.labels, result.confusion.tolist()):
         cm.add_row(label, *map(str, row))
     out.print(cm)
+    if written:
+        out.print(f"Wrote {', '.join(str(p) for p in written)}")
     if result.target_precision is not None:
         th = result.threshold
         if th is None:
@@ -446,10 +455,25 @@ def evaluate_cmd(
                       f"probability >= {th.threshold:.4f} (precision {th.precision:.3f}, recall {th.recall:.3f}).")
 
 
+def _print_auc(ev) -> None:
+    """Two classes: the positive class's ROC AUC; more: each class against the rest, and their mean."""
+    if len(ev.labels) == 2:
+        if ev.roc_auc is not None:
+            out.print(f"\nROC AUC ({ev.positive_label}): {ev.roc_auc:.4f}")
+        return
+    per_class = "  ".join(f"{k} {'-' if v is None else f'{v:.4f}'}" for k, v in ev.roc_auc_per_class.items())
+    out.print(f"\nROC AUC, one vs rest: {per_class}", highlight=False)
+    if ev.roc_auc is not None:
+        out.print(f"ROC AUC, macro mean: {ev.roc_auc:.4f}")
+
+
 @app.command("predict")
 def predict_cmd(
     model: Annotated[Path, typer.Argument(help="A model folder (models/<name>) or a model file in it.")],
     images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, BMP, GIF).")],
+    top_k: Annotated[Optional[int], typer.Option(
+        "--top-k", help="Also list the K most probable labels. Default: 3 for a model of more than two classes, "
+                        "none for two.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Label and probability for each image."""
@@ -457,7 +481,7 @@ def predict_cmd(
     from .predict import predict
 
     try:
-        predictions = predict(model, images)
+        predictions = predict(model, images, top_k=top_k)
     except MlkitError as exc:
         _fail(exc)
     if json_out:
@@ -467,8 +491,12 @@ def predict_cmd(
     table.add_column("image", overflow="fold")
     table.add_column("label")
     table.add_column("probability", justify="right")
+    k = max((p.top_k for p in predictions), default=0)
+    if k:
+        table.add_column(f"top {k}")
     for p in predictions:
-        table.add_row(str(p.path), p.label, f"{p.probability:.4f}")
+        table.add_row(str(p.path), p.label, f"{p.probability:.4f}",
+                      *(["\n".join(f"{lab} {v:.4f}" for lab, v in p.top)] if k else []))
     out.print(table)
 
 
@@ -508,8 +536,9 @@ def export_cmd(
         help="TFLite only, overrides --precision: none, fp16, dynamic (int8 weights, float maths) or int8 "
              "(integers throughout, uint8 input and output).")] = None,
     name: Annotated[Optional[str], typer.Option(
-        help="The Core ML model's name, which Xcode turns into a Swift class. Default: from the positive class "
-             "(hot_dog -> HotDogClassifier).")] = None,
+        help="The Core ML model's name, which Xcode turns into a Swift class. Default: from the classes, a "
+             "catch-all (other, not_*) left out (hot_dog -> HotDogClassifier; hamburger, sandwich -> "
+             "HamburgerSandwichClassifier).")] = None,
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="A folder for the files, or one file (e.g. ios_demo/HotDogApp/"
                                "HotDogClassifier.mlmodel). Default: the model's folder.")] = None,

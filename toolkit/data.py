@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MlkitError
+from .folder import FolderData, FolderSplit, is_plain_folder, read_folder
 from .manifest import SPLITS
 from .model_spec import ModelSpec
 
@@ -46,10 +47,13 @@ class DatasetInfo:
     repeat: dict[str, int]                  # oversampling: times each training image is used
     content_hash: str
     positive: dict = field(default_factory=dict)
+    # A plain folder (no dataset.json, ``toolkit.folder``): how it was split, and the split itself.
+    source: dict = field(default_factory=dict)
+    files: dict[str, dict[str, list[Path]]] | None = field(default=None, repr=False)
 
     def to_json(self) -> dict:
         return {"name": self.name, "path": str(self.path), "content_hash": self.content_hash,
-                "classes": self.classes, "counts": self.counts}
+                "classes": self.classes, "counts": self.counts, **({"source": self.source} if self.source else {})}
 
 
 @dataclass
@@ -64,14 +68,21 @@ class SplitFiles:
         return len(self.paths)
 
 
+def read_dataset(path: Path | str, folder: FolderSplit | None = None, *, check_decodes: bool = False,
+                 log=None) -> DatasetInfo:
+    """Read ``dataset.json`` of a dataset folder; MlkitError when it is missing or unusable.
 
-def read_dataset(path: Path | str) -> DatasetInfo:
-    """Read ``dataset.json`` of a dataset folder; MlkitError when it is missing or unusable."""
+    A folder without dataset.json that holds one subfolder of images per class (or
+    train/val/test of those) is read as a plain folder (``toolkit.folder``), split with
+    ``folder`` (default: 10 % val, 10 % test, seed 0); ``check_decodes`` then decodes every
+    image first, naming the ones that fail."""
     root = Path(path)
     if not root.is_dir():
         raise MlkitError(f"no dataset folder at {root}: build one with `mlkit build-dataset --positive ...` "
-                         "(it writes data/<name>/)")
+                         "(it writes data/<name>/), or give a folder with one subfolder of images per class")
     meta_path = root / DATASET_JSON
+    if not meta_path.is_file() and is_plain_folder(root):
+        return _folder_dataset(read_folder(root, folder, check_decodes=check_decodes, log=log))
     if not meta_path.is_file():
         raise MlkitError(f"{root} has no {DATASET_JSON}: `mlkit build-dataset` writes it when a build finishes; "
                          "rerun that command (it resumes), or give the dataset folder itself (data/<name>)")
@@ -92,6 +103,13 @@ def read_dataset(path: Path | str) -> DatasetInfo:
         content_hash=str(doc.get("content_hash") or ""), positive=doc.get("positive") or {})
 
 
+def _folder_dataset(data: FolderData) -> DatasetInfo:
+    return DatasetInfo(path=data.root, name=data.name, classes=data.classes, counts=data.counts(),
+                       class_weights=data.class_weights(), repeat={c: 1 for c in data.classes},
+                       content_hash=data.content_hash, source={**data.split.to_json(), "layout": data.layout},
+                       files=data.files)
+
+
 def split_files(info: DatasetInfo, split: str, *, require_all_classes: bool = True) -> SplitFiles:
     """The images of ``split``, sorted by class then file name; MlkitError when the split
     (or, with ``require_all_classes``, one of its classes) has no images."""
@@ -102,12 +120,18 @@ def split_files(info: DatasetInfo, split: str, *, require_all_classes: bool = Tr
     empty: list[str] = []
     for index, cls in enumerate(info.classes):
         folder = info.path / split / cls
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and
-                       not p.name.startswith(".")) if folder.is_dir() else []
+        if info.files is not None:   # a plain folder: the split decided by toolkit.folder
+            files = list(info.files.get(split, {}).get(cls, []))
+        else:
+            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and
+                           not p.name.startswith(".")) if folder.is_dir() else []
         if not files:
             empty.append(cls)
         paths.extend(files)
         labels.extend([index] * len(files))
+    if not paths and info.files is not None:
+        raise MlkitError(f"the {split} split of {info.path} is empty: give a larger --{split} fraction (the share "
+                         f"of each class's images it takes), or add images")
     if not paths:
         raise MlkitError(f"the {split} split of {info.path} is empty (no images in {info.path / split}/<class>/): "
                          "rebuild the dataset with a larger --val / --test fraction or more images")
@@ -122,7 +146,9 @@ def model_split(dataset: dict, labels: Sequence[str], data_dir: Path | str | Non
     """(dataset, images of its ``split``) for running a model: ``data_dir``, or (None) the
     dataset the model was trained on (``dataset``: model.json's record of it), checked to
     have the model's ``labels`` in the same order. ``purpose`` names the command in the
-    errors ("evaluate", "validate")."""
+    errors ("evaluate", "validate"). A plain folder is split as model.json records it, and
+    must still have the content hash recorded there (else its held-out split moved)."""
+    recorded_folder = data_dir is None
     if data_dir is None:
         recorded = dataset.get("path")
         if not recorded:
@@ -132,7 +158,12 @@ def model_split(dataset: dict, labels: Sequence[str], data_dir: Path | str | Non
         if not data_dir.is_dir():
             raise MlkitError(f"the model's dataset {data_dir} is not here ({purpose} uses its {split} images); "
                              "give --data DIR with a dataset of the same classes")
-    info = read_dataset(data_dir)
+    info = read_dataset(data_dir, FolderSplit.from_record(dataset))
+    if recorded_folder and info.files is not None and dataset.get("content_hash") and \
+            dataset["content_hash"] != info.content_hash:
+        raise MlkitError(f"the images in {info.path} changed since the model was trained (content hash "
+                         f"{info.content_hash[:12]}, then {str(dataset['content_hash'])[:12]}), so its {split} split "
+                         f"is no longer the one held out then: retrain on the folder as it is, or give --data DIR")
     if info.classes != list(labels):
         raise MlkitError(f"the dataset {info.path} has classes {info.classes}, the model {list(labels)}: "
                          f"{purpose} on a dataset with the same classes in the same order")

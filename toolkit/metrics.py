@@ -91,6 +91,36 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def averages(scores: Sequence[ClassScores]) -> dict[str, dict[str, float]]:
+    """Macro (each class counts the same) and weighted (by support) averages of precision,
+    recall and F1, as scikit-learn's classification report gives them."""
+    support = np.array([s.support for s in scores], dtype=np.float64)
+    out = {}
+    for name, w in (("macro", np.ones_like(support)), ("weighted", support)):
+        if w.sum() == 0:
+            out[name] = {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+            continue
+        out[name] = {k: float(np.average([getattr(s, k) for s in scores], weights=w))
+                     for k in ("precision", "recall", "f1")}
+    return out
+
+
+def one_vs_rest_auc(y_true: Sequence[int] | np.ndarray, probs: np.ndarray,
+                    labels: Sequence[str]) -> dict[str, float | None]:
+    """ROC AUC of each class against all the others, scored by its own probability (None
+    where the class is absent or alone in ``y_true``)."""
+    y = np.asarray(y_true, dtype=np.int64).ravel()
+    p = np.asarray(probs, dtype=np.float64).reshape(len(y), len(labels)) if len(y) else np.zeros((0, len(labels)))
+    return {str(label): roc_auc(y == i, p[:, i]) for i, label in enumerate(labels)}
+
+
+def macro_auc(per_class: dict[str, float | None]) -> float | None:
+    """The mean of the defined one-vs-rest AUCs (scikit-learn's ``multi_class="ovr"``,
+    ``average="macro"``); None when none is defined."""
+    defined = [v for v in per_class.values() if v is not None]
+    return float(np.mean(defined)) if defined else None
+
+
 @dataclass(frozen=True)
 class Threshold:
     """Predict the positive class when its probability is >= ``threshold``."""

@@ -48,14 +48,16 @@ class ModelSpec:
     """What the model is and what input it expects.
 
     labels: class names in output order, the positive class first (as ``dataset.json``
-        lists them). ``positive_label`` is ``labels[0]`` unless given.
+        lists them, or ``toolkit.folder`` orders a plain folder's); two or more.
+        ``positive_label`` is ``labels[0]`` unless given.
     alpha: MobileNetV2 width multiplier (0.35, 0.5, 0.75, 1.0, 1.3, 1.4 have ImageNet weights).
     image_size: side of the square input in pixels (>= 32; 96, 128, 160, 192, 224 have
         ImageNet weights).
     dropout: dropout rate before the classifier (training only).
     resize_mode: see RESIZE_MODES.
-    threshold: the positive class is predicted when its probability is >= this; any other
-        image gets the most probable other label. 0.5 on two classes is the argmax.
+    threshold: two classes: the positive class is predicted when its probability is >= this,
+        else the other label (0.5 is the argmax). More classes: not used; the most probable
+        label is predicted (``toolkit.predict.decide``).
     """
 
     labels: list[str]

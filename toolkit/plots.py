@@ -54,22 +54,36 @@ def learning_curves(history: Sequence[dict], title: str = "") -> bytes:
 
 
 def confusion_matrix_plot(cm: np.ndarray, labels: Sequence[str], title: str = "") -> bytes:
-    """Counts per (true, predicted) class, rows true."""
+    """Counts per (true, predicted) class, rows true. Cells are shaded by the share of their
+    row (the recall of the diagonal), so a small class reads as clearly as a large one; the
+    figure, fonts and label lengths adapt so that 20 classes stay readable."""
     n = len(labels)
-    fig = _figure(1.6 + 1.1 * n, 1.2 + 1.0 * n)
+    cm = np.asarray(cm)
+    side = min(14.0, max(4.0, 0.55 * n + 2.0))      # inches: 3 classes 4", 20 classes 13"
+    fig = _figure(side + 1.5, side)
     ax = fig.add_subplot(1, 1, 1)
-    ax.imshow(cm, cmap="Blues", vmin=0, vmax=max(1, int(cm.max())))
-    ax.set_xticks(range(n), labels=list(labels), rotation=30, ha="right")
-    ax.set_yticks(range(n), labels=list(labels))
+    rows = cm.sum(axis=1, keepdims=True).astype(np.float64)
+    share = np.divide(cm, rows, out=np.zeros(cm.shape, np.float64), where=rows > 0)
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    names = [_short(str(x), 18) for x in labels]
+    tick = 10 if n <= 8 else 8
+    ax.set_xticks(range(n), labels=names, rotation=30 if n <= 6 else 60, ha="right", fontsize=tick)
+    ax.set_yticks(range(n), labels=names, fontsize=tick)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    half = cm.max() / 2 if cm.size else 0
+    cell = 11 if n <= 6 else (9 if n <= 12 else 7)
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center",
-                    color="white" if cm[i, j] > half else "black")
+            if cm[i, j] or i == j:
+                ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=cell,
+                        color="white" if share[i, j] > 0.5 else "black")
     ax.set_title(title or "confusion matrix")
     return _png(fig)
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def misclassified_grid(paths: Sequence[Path], true: Sequence[str], predicted: Sequence[str],

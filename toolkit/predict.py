@@ -105,11 +105,14 @@ def open_runner(path: Path | str) -> Runner:
 
 
 def decide(probs: np.ndarray, spec: ModelSpec) -> np.ndarray:
-    """Predicted class indices: the positive class where its probability reaches
-    ``spec.threshold``, else the most probable other class."""
+    """Predicted class indices. Two classes: the positive class where its probability
+    reaches ``spec.threshold``, else the other one. More classes: the most probable
+    (the first of equals, in label order); the threshold does not apply."""
     probs = np.asarray(probs, dtype=np.float64)
     if probs.size == 0:
         return np.zeros(0, dtype=np.int64)
+    if probs.shape[1] != 2:
+        return probs.argmax(axis=1).astype(np.int64)
     pos = spec.positive_index
     others = probs.copy()
     others[:, pos] = -np.inf
@@ -121,23 +124,46 @@ class Prediction:
     path: Path
     label: str
     probability: float                  # of the predicted label
-    probabilities: dict[str, float]     # every label
+    probabilities: dict[str, float]     # every label, in the model's order
+    top_k: int = 0                      # how many of the most probable labels ``top`` lists
+
+    @property
+    def top(self) -> list[tuple[str, float]]:
+        """The ``top_k`` most probable labels, most probable first (equals in label order)."""
+        ranked = sorted(self.probabilities.items(), key=lambda kv: -kv[1])   # stable: label order for ties
+        return ranked[:self.top_k]
 
     def to_json(self) -> dict:
-        return {"path": str(self.path), "label": self.label, "probability": round(self.probability, 6),
-                "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()}}
+        out = {"path": str(self.path), "label": self.label, "probability": round(self.probability, 6),
+               "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()}}
+        if self.top_k:
+            out["top"] = [{"label": k, "probability": round(v, 6)} for k, v in self.top]
+        return out
 
 
-def predict(model_path: Path | str, images: Sequence[Path | str], batch_size: int = 32) -> list[Prediction]:
-    """Label and probabilities for each image file, read and resized as in training."""
+def default_top_k(n_classes: int) -> int:
+    """``--top-k`` by default: 3 for a model of more than two classes (at most its classes), none for two."""
+    return 0 if n_classes <= 2 else min(3, n_classes)
+
+
+def predict(model_path: Path | str, images: Sequence[Path | str], batch_size: int = 32,
+            top_k: int | None = None) -> list[Prediction]:
+    """Label and probabilities for each image file, read and resized as in training.
+    ``top_k``: also rank the k most probable labels (None: ``default_top_k``)."""
     from .data import load_images
 
     if not images:
         raise MlkitError("give at least one image file to predict")
     spec = read_model_card(resolve_model_file(model_path)).spec
+    n = len(spec.labels)
+    if top_k is None:
+        top_k = default_top_k(n)
+    if top_k < 0:
+        raise MlkitError(f"--top-k must be 0 or more, got {top_k}")
+    top_k = min(top_k, n)
     pixels = load_images(images, spec, batch_size=batch_size)  # bad images fail before the model loads
     runner = open_runner(model_path)
     probs = runner.predict(pixels)
     chosen = decide(probs, spec)
-    return [Prediction(Path(p), spec.labels[k], float(row[k]), {lab: float(v) for lab, v in zip(spec.labels, row)})
-            for p, row, k in zip(images, probs, chosen)]
+    return [Prediction(Path(p), spec.labels[k], float(row[k]), {lab: float(v) for lab, v in zip(spec.labels, row)},
+                       top_k) for p, row, k in zip(images, probs, chosen)]

@@ -59,6 +59,7 @@ from .data import (DatasetInfo, SplitFiles, augmentation, check_image_files, cla
                    decode_errors_named, image_dataset, load_images, oversample, read_dataset, split_files)
 from .errors import MlkitError
 from .evaluate import EvalResult, score
+from .folder import FolderSplit
 from .fsutil import atomic_write_bytes, atomic_write_text, usual_permissions
 from .model import (BACKBONE_LAYER, WeightsChoice, build_classifier, build_head, copy_head, drop_weight_penalties,
                     feature_extractor, load_keras_model, predict_batches, resolve_weights, save_keras, unfreeze_top)
@@ -85,7 +86,9 @@ EpochHook = Callable[[str, int, dict], None]
 class TrainConfig:
     """The knobs of ``train``; defaults are the CLI's.
 
-    dataset_dir: a folder written by ``mlkit build-dataset`` (with dataset.json).
+    dataset_dir: a folder written by ``mlkit build-dataset`` (with dataset.json), or any folder
+    with one subfolder of images per class (or train/val/test of those), split with ``val``
+    and ``test`` (fractions of each class) and ``seed``: see ``toolkit.folder``.
     name: model folder name under ``output_dir`` (default: the dataset's name).
     epochs: head epochs (phase 1), >= 1; None: 30 on the fast path (cheap there, and what
     the L2-penalised head needs to converge), 10 otherwise. fine_tune_epochs: phase-2 epochs (used when
@@ -126,6 +129,8 @@ class TrainConfig:
     strategy: str = "default"
     resume: bool | None = None
     progress: bool = True
+    val: float = 0.1     # a plain folder (no dataset.json): fractions of each class held out
+    test: float = 0.1
 
     @property
     def use_fast_path(self) -> bool:
@@ -421,7 +426,8 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
     t_start = time.perf_counter()
     say = log or (lambda _m: None)
     config.validate()
-    info = read_dataset(config.dataset_dir)
+    info = read_dataset(config.dataset_dir, FolderSplit(config.val, config.test, config.seed), check_decodes=True,
+                        log=say)
     train_files = split_files(info, "train")
     val_files = split_files(info, "val", require_all_classes=False)
     notes: list[str] = []
@@ -531,6 +537,8 @@ def _describe_progress(state: dict) -> str | None:
 def _fingerprint(settings: dict, info: DatasetInfo) -> str:
     doc = {k: settings[k] for k in _SHAPING}
     doc["dataset"] = info.content_hash or str(info.path.resolve())
+    if info.source:   # a plain folder: its split is part of the data
+        doc["split"] = info.source
     doc["toolkit"] = __version__
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -115,12 +115,29 @@ class CoreMLExport:
 
 
 def default_model_name(card: ModelCard) -> str:
-    """The Swift class name Xcode will generate: 'hot_dog' -> 'HotDogClassifier'."""
-    words = re.findall(r"[A-Za-z0-9]+", card.spec.positive_label) or ["Image"]
-    stem = "".join(w[:1].upper() + w[1:] for w in words)
+    """The Swift class name Xcode will generate, from the classes other than a catch-all
+    (other, not_x ...): hot_dog / not_hot_dog -> 'HotDogClassifier'; hamburger / sandwich
+    -> 'HamburgerSandwichClassifier'; more than three named classes: the first two and how
+    many more ('HamburgerSandwichAnd3MoreClassifier')."""
+    from ..folder import is_catch_all
+
+    spec = card.spec
+    named = [lab for lab in spec.labels if not is_catch_all(lab)]
+    if len(spec.labels) == 2 and len(named) != 1:   # two named classes, or two catch-alls
+        named = named if named else [spec.positive_label]
+    if not named:
+        named = [spec.positive_label]
+    shown = named if len(named) <= 3 else named[:2]
+    stem = "".join(_camel(lab) for lab in shown) or "Image"
+    if len(shown) < len(named):
+        stem += f"And{len(named) - len(shown)}More"
     if stem[0].isdigit():
         stem = "Model" + stem
     return f"{stem}Classifier"
+
+
+def _camel(label: str) -> str:
+    return "".join(w[:1].upper() + w[1:] for w in re.findall(r"[A-Za-z0-9]+", label))
 
 
 def check_model_name(name: str) -> str:
@@ -310,8 +327,10 @@ def _describe(mlmodel, card: ModelCard, name: str, fmt: str, precision: str, ker
     labels = list(spec.labels)
     others = [lab for lab in labels if lab != spec.positive_label]
     ios, macos = minimum_os(spec_version)
+    what = (f"tells {spec.positive_label!r} from {', '.join(repr(o) for o in others)}" if len(labels) == 2 else
+            f"tells {len(labels)} classes apart ({', '.join(repr(lab) for lab in labels)})")
     mlmodel.short_description = (
-        f"{name}: tells {spec.positive_label!r} from {', '.join(repr(o) for o in others)} in a photo. "
+        f"{name}: {what} in a photo. "
         f"MobileNetV2 {spec.alpha:g} at {spec.image_size}x{spec.image_size} px, fine-tuned by mlkit. "
         f"Needs iOS {ios} / macOS {macos} or later (Core ML specification version {spec_version}).")
     mlmodel.author = AUTHOR
@@ -323,7 +342,8 @@ def _describe(mlmodel, card: ModelCard, name: str, fmt: str, precision: str, ker
         f".{crop}, as in training (resize_mode {spec.resize_mode}).")
     mlmodel.output_description[LABEL_OUTPUT] = (
         f"The most probable label. For the decision the model was tuned for, compare the probability of "
-        f"{spec.positive_label!r} with the 'threshold' metadata ({spec.threshold:g}).")
+        f"{spec.positive_label!r} with the 'threshold' metadata ({spec.threshold:g}).") if len(labels) == 2 else \
+        "The most probable label (a model of more than two classes decides by the highest probability)."
     mlmodel.output_description[PROBS_OUTPUT] = "The probability of each label (they sum to 1)."
     meta = {
         "labels": json.dumps(labels), "positive_label": spec.positive_label, "threshold": f"{spec.threshold:g}",

@@ -91,10 +91,15 @@ def model_facts(card: ModelCard, input_dtype: str = "float32", output_dtype: str
     spec = card.spec
     dataset_hash = str(card.dataset.get("content_hash") or "")
     size = f"{spec.image_size}x{spec.image_size}"
-    description = (f"Image classifier for {spec.positive_label!r} (classes: {', '.join(spec.labels)}). "
+    binary = len(spec.labels) == 2
+    decision = (f"'{spec.positive_label}' when its probability >= {spec.threshold:g}" if binary
+                else "the most probable label is the answer")
+    subject = f"Image classifier for {spec.positive_label!r}" if binary else \
+        f"Image classifier of {len(spec.labels)} classes"
+    description = (f"{subject} (classes: {', '.join(spec.labels)}). "
                    f"Input: {size} {COLOR_ORDER} image, raw pixels 0..255 ({input_dtype}); the model "
                    f"normalises them itself. Output: {len(spec.labels)} class probabilities ({output_dtype}), "
-                   f"in labels.txt order; '{spec.positive_label}' when its probability >= {spec.threshold:g}. "
+                   f"in labels.txt order; {decision}. "
                    f"Made by mlkit {__version__} from a MobileNetV2 (alpha {spec.alpha:g}); "
                    f"dataset {card.dataset.get('name') or '(unnamed)'}, content hash {dataset_hash or 'unknown'}.")
     return {

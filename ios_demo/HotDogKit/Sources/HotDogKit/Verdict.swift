@@ -15,9 +15,10 @@ public struct Classification: Equatable, Sendable {
 /// What the app says about a photo: the toolkit's decision rule (`toolkit.predict.decide`)
 /// applied to the model's probabilities, for any number of classes.
 ///
-/// The positive label wins when its probability is at least the threshold; otherwise the
-/// most probable other label does. With two labels and a threshold of 0.5 that is the
-/// most probable label.
+/// Two labels: the positive label wins when its probability is at least the threshold;
+/// otherwise the other label does (with a threshold of 0.5, the more probable label).
+/// More labels: the most probable label (the first of equals); the threshold is the
+/// two-class rule and does not apply.
 public struct Verdict: Equatable, Sendable {
     /// The decided label, e.g. "not_hot_dog".
     public let label: String
@@ -44,6 +45,13 @@ public struct Verdict: Equatable, Sendable {
         }
         guard let positive = classifications.first(where: { $0.label == positiveLabel }) else {
             throw VerdictError.missingLabel(positiveLabel)
+        }
+        if classifications.count > 2 {
+            // max(by:) keeps the first of equals, as the toolkit's argmax does given labels in output order.
+            let best = classifications.max(by: { $0.confidence < $1.confidence }) ?? positive
+            self.init(label: best.label, confidence: best.confidence, isPositive: best.label == positiveLabel,
+                      positiveLabel: positiveLabel, positiveConfidence: positive.confidence, threshold: threshold)
+            return
         }
         if positive.confidence >= threshold {
             self.init(label: positive.label, confidence: positive.confidence, isPositive: true,

@@ -121,6 +121,24 @@ final class ModelContractTests: XCTestCase {
         XCTAssertEqual(info.question, "Hamburger, sandwich or pizza?")
     }
 
+    func testARealThreeClassExportIsAccepted() throws {
+        // Resources/exported_model_3class.json: a real three-class export, written and kept
+        // fresh by tests/test_multiclass_model.py.
+        let url = try XCTUnwrap(Bundle.module.url(forResource: "exported_model_3class", withExtension: "json",
+                                                  subdirectory: "Resources"),
+                                "the fixture is missing: see tests/test_multiclass_model.py")
+        var model = try JSONDecoder().decode(ModelDescription.self, from: Data(contentsOf: url))
+        let info = try ModelContract.check(model)
+        XCTAssertEqual(info.labels, ["hamburger", "pizza", "sandwich"])
+        XCTAssertEqual(info.question, "Hamburger, pizza or sandwich?")
+        let p = try Prediction(classifications: [.init("sandwich", 0.2), .init("pizza", 0.45), .init("hamburger", 0.35)],
+                               info: info)
+        XCTAssertEqual(p.top, Classification("pizza", 0.45))
+        XCTAssertEqual(p.top(2).map(\.label), ["pizza", "hamburger"])
+        model.classLabels = ["hamburger", "sandwich", "pizza"]  // another order than the metadata's
+        assertUnexpected(model, mentions: ["classes"])
+    }
+
     func testTheDescriptionRoundTripsThroughJSON() throws {
         let model = try exported()
         let again = try JSONDecoder().decode(ModelDescription.self, from: JSONEncoder().encode(model))

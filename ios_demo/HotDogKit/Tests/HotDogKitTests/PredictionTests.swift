@@ -60,13 +60,19 @@ final class PredictionTests: XCTestCase {
         XCTAssertEqual(ResultText(p, locale: english).detail, "Pizza 15% · Banana 10%")
     }
 
-    func testTheThresholdStillDecidesWithMoreClasses() throws {
-        // toolkit.predict.decide: the positive label from its threshold on, for any number of classes.
+    func testMoreClassesDecideByTheHighestProbability() throws {
+        // toolkit.predict.decide: the threshold is the two-class rule; with more classes the
+        // most probable label wins, whatever the threshold says (issue 13).
         let model = try info(["hamburger", "sandwich", "pizza"], threshold: 0.3)
         let p = try predict([("hamburger", 0.35), ("sandwich", 0.4), ("pizza", 0.25)], model)
-        XCTAssertEqual(p.top.label, "hamburger")
+        XCTAssertEqual(p.top, Classification("sandwich", 0.4))
+        XCTAssertFalse(p.verdict.isPositive)
         XCTAssertEqual(p.ranked.first?.label, "sandwich")
-        XCTAssertEqual(ResultText(p, locale: english).detail, "Sandwich 40% · Pizza 25%")
+        XCTAssertEqual(ResultText(p, locale: english).detail, "Hamburger 35% · Pizza 25%")
+        // below 0.5 and still the most probable: the positive label wins
+        let q = try predict([("hamburger", 0.45), ("sandwich", 0.3), ("pizza", 0.25)], try info(["hamburger", "sandwich", "pizza"]))
+        XCTAssertEqual(q.top, Classification("hamburger", 0.45))
+        XCTAssertTrue(q.verdict.isPositive)
     }
 
     func testTiesGoToTheFirstLabelWhateverVisionsOrder() throws {

@@ -49,16 +49,23 @@ final class VerdictTests: XCTestCase {
         XCTAssertEqual(sorted.positiveConfidence, 0.1)
     }
 
-    func testBelowTheThresholdTheBestOtherLabelWins() throws {
-        // The same cases as toolkit.predict.decide's test.
+    func testMoreThanTwoLabelsTheMostProbableWins() throws {
+        // The same cases as toolkit.predict.decide's test: the threshold is the two-class rule.
         func decide(_ p: [Float]) throws -> String {
             try Verdict(classifications: zip(["cat", "dog", "other"], p).map { Classification($0.0, $0.1) },
                         positiveLabel: "dog", threshold: 0.6).label
         }
         XCTAssertEqual(try decide([0.5, 0.3, 0.2]), "cat")
         XCTAssertEqual(try decide([0.1, 0.6, 0.3]), "dog")
-        XCTAssertEqual(try decide([0.2, 0.5, 0.3]), "other")
-        XCTAssertEqual(try decide([0.25, 0.5, 0.25]), "cat")  // a tie: the first, as argmax
+        XCTAssertEqual(try decide([0.2, 0.5, 0.3]), "dog")   // below the threshold, yet the most probable
+        XCTAssertEqual(try decide([0.4, 0.2, 0.4]), "cat")   // a tie: the first, as argmax
+    }
+
+    func testBelowTheThresholdTheOtherOfTwoLabelsWins() throws {
+        let v = try Verdict(classifications: [.init("hot_dog", 0.55), .init("not_hot_dog", 0.45)],
+                            positiveLabel: "hot_dog", threshold: 0.6)
+        XCTAssertEqual(v.label, "not_hot_dog")
+        XCTAssertFalse(v.isPositive)
     }
 
     func testWithModelInfo() throws {
