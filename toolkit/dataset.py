@@ -45,7 +45,7 @@ from .openimages.plan import MetadataPlan, metadata_files, metadata_plan
 from .openimages.tablecache import open_csv_table
 from .preview import contact_sheet
 from .selection import (BALANCE_MODES, Balance, assign_splits, balance_counts, class_folder_name,
-                        negative_folder_name, sample, sample_excluding)
+                        negative_folder_name, sample, sample_excluding, split_ambiguous)
 
 JOURNAL = ".downloads.jsonl"      # provenance of downloaded files, until manifest.csv has it
 BUILD_SETTINGS = ".build.json"     # the settings of a build in progress (dataset.json's once done)
@@ -503,9 +503,7 @@ def _select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: li
         listing = ", ".join(f"\"{c.name}\" ({c.mid})" for c in empty)
         raise MlkitError(f"no image in the {', '.join(config.splits)} split(s) has a human-verified label of "
                          f"{listing}. " + _widen_hint(config, any(related[c.mid] for c in empty)))
-    every = np.concatenate([candidates[f] for f in folders])
-    ids, times = np.unique(every, return_counts=True)
-    ambiguous_ids = ids[times > 1]
+    unambiguous, ambiguous_ids = split_ambiguous(candidates)
     ambiguous: dict[str, tuple[str, ...]] = {}
     if ambiguous_ids.size:
         shows = {f: np.isin(ambiguous_ids, candidates[f]) for f in folders}
@@ -515,7 +513,7 @@ def _select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: li
                                                         for s in config.splits})])
     chosen: dict[str, np.ndarray] = {}
     for c, folder in zip(classes, folders):
-        pool = np.setdiff1d(candidates[folder], ambiguous_ids, assume_unique=True)
+        pool = unambiguous[folder]
         if pool.size == 0:
             raise MlkitError(f"every image of \"{c.name}\" in the {', '.join(config.splits)} split(s) is also verified "
                              f"for another of the classes ({candidates[folder].size} ambiguous), so none is left to "

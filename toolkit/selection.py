@@ -71,6 +71,19 @@ def sample_excluding(pool: np.ndarray, exclude: np.ndarray, n: int | None, seed:
     return np.sort(taken)
 
 
+def split_ambiguous(candidates: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per class, its candidate images (sorted unique uint64 ImageIDs) minus those that are
+    candidates of two or more classes; and those ambiguous images, sorted. An image that
+    shows two of the classes could be taught as either, so a multi-class dataset leaves it
+    out rather than guess."""
+    arrays = [a for a in candidates.values() if a.size]
+    if not arrays:
+        return {c: a.copy() for c, a in candidates.items()}, np.zeros(0, dtype=np.uint64)
+    ids, times = np.unique(np.concatenate(arrays), return_counts=True)
+    ambiguous = ids[times > 1]
+    return ({c: np.setdiff1d(a, ambiguous, assume_unique=True) for c, a in candidates.items()}, ambiguous)
+
+
 @dataclass(frozen=True)
 class Balance:
     mode: str
