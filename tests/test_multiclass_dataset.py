@@ -421,3 +421,12 @@ def test_help_lists_the_multiclass_options():
     assert res.exit_code == 0
     for flag in ("--classes", "--other", "--other-classes", "--no-descendants", "--max-per-class", "--positive"):
         assert flag in res.output, flag
+
+
+def test_dry_run_on_an_empty_cache_reports_the_metadata_plan_only(mirror, tmp_path):
+    server, info = mirror
+    server.set_faults(None)
+    r = build_dataset(config(info, tmp_path / "data", tmp_path / "fresh-cache", classes=("Pizza", "Hamburger"),
+                             other=5, dry_run=True))
+    assert r.metadata_only and r.name == "pizza_hamburger" and not r.plan
+    assert not (tmp_path / "data").exists()
