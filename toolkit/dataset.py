@@ -142,7 +142,7 @@ class DatasetConfig:
                                            ("--no-descendants", not self.descendants),
                                            ("--max-per-class", self.max_per_class is not None)) if on]
             if given:
-                raise MlkitError(f"{', '.join(given)} go(es) with --classes; with --positive use --negatives, "
+                raise MlkitError(f"{_flags(given)} with --classes; with --positive use --negatives, "
                                  "--negative-classes and --max-positives")
             return
         given = [flag for flag, on in (("--negatives", self.negatives is not None),
@@ -150,7 +150,7 @@ class DatasetConfig:
                                        ("--verified-negatives", self.verified_negatives),
                                        ("--max-positives", self.max_positives is not None)) if on]
         if given:
-            raise MlkitError(f"{', '.join(given)} go(es) with --positive; with --classes use --other N, "
+            raise MlkitError(f"{_flags(given)} with --positive; with --classes use --other N, "
                              "--other-classes and --max-per-class")
         if any(not c.strip() for c in self.classes):
             raise MlkitError(f"--classes has an empty name ({', '.join(self.classes)!r}): give a comma list of "
@@ -174,6 +174,10 @@ class DatasetConfig:
             if k in out:
                 out[k] = list(out[k])
         return out
+
+
+def _flags(flags: list[str]) -> str:
+    return f"{flags[0]} goes" if len(flags) == 1 else f"{', '.join(flags)} go"
 
 
 @dataclass
@@ -350,7 +354,7 @@ def _resolve(config: DatasetConfig, meta: OpenImagesMetadata) -> OIClass | list[
     """The positive class (binary), or the chosen classes in order, checked (multi-class)."""
     if not config.multiclass:
         return meta.classes.resolve(config.positive)
-    chosen = [meta.classes.resolve(text) for text in config.classes]
+    chosen = [meta.classes.resolve(text, "--classes") for text in config.classes]
     first: dict[str, str] = {}
     for text, c in zip(config.classes, chosen):
         if c.mid in first:
@@ -452,7 +456,7 @@ def _class_folders(classes: Sequence[OIClass], other: bool) -> list[str]:
 
 def _select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: list[OIClass], say: Log) -> _Selection:
     """--classes: one folder per class, each taking the images a human verified to show it
-    (Confidence 1), and, unless --no-descendants, one of its subcategories in the hierarchy.
+    (Confidence 1) or, unless --no-descendants, any of its subcategories in the hierarchy.
 
     Open Images counts a subclass as its parent: "These subclasses in fact also belong to
     'Helmet'" (its challenge evaluation page, "Labels hierarchy handling",
@@ -480,7 +484,7 @@ def _select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: li
                 + ", ".join(f"{r.cls.name} ({r.why})" for r in shown))
     excluded = sorted({c.mid for c in classes} | {r.cls.mid for rs in related.values() for r in rs}
                       | {m for mids in members.values() for m in mids})
-    other_classes = [meta.classes.resolve(n) for n in config.other_classes if n.strip()]
+    other_classes = [meta.classes.resolve(n, "--other-classes") for n in config.other_classes if n.strip()]
     clash = [o.name for o in other_classes if o.mid in excluded]
     if clash:
         raise MlkitError(f"--other-classes includes {', '.join(clash)}, which is one of --classes or related to "
