@@ -261,11 +261,13 @@ def main() -> int:
     csv = args.file or HERE / "out" / f"labels-{args.rows}.csv"
     images = args.images or csv.with_name(f"images-{csv.stem}.csv")
     if not csv.is_file() or not images.is_file():
-        from synth_labels import write
-
         csv.parent.mkdir(parents=True, exist_ok=True)
         print(f"generating {csv} ({args.rows:,} rows) and {images.name} ...", file=sys.stderr)
-        write(csv, args.rows, seed=0, plant={POSITIVE: 20_000, **{m: 400 for m in RELATED}}, images=images)
+        # in a child process: Linux carries a process's peak RSS across fork and exec into
+        # its children's ru_maxrss, so generating here (~1.7 GB) would inflate every peak below
+        plant = [f"--plant={m}:{n}" for m, n in {POSITIVE: 20_000, **{m: 400 for m in RELATED}}.items()]
+        subprocess.run([sys.executable, str(HERE / "synth_labels.py"), str(csv), "--rows", str(args.rows),
+                        "--seed", "0", *plant, "--images", str(images)], check=True)
     size_mb = csv.stat().st_size / 1e6
     if args.part == "multiclass":
         return multiclass_report(csv, args.json)
