@@ -159,10 +159,11 @@ def run_mlkit_multi(csv: Path, cache: Path) -> dict:
         index = open_label_index(csv, cache, progress=False)
         opened = time.perf_counter() - t0
         classes = three_classes(index)
-        candidates = {c: index.images_with(mids, 1) for c, mids in classes.items()}
-        kept, ambiguous = split_ambiguous(candidates)
+        # as the build does: each class and the exclusion of "other" in one pass over the labels
+        *found, excluded = index.images_with_each([*classes.values(),
+                                                   [m for mids in classes.values() for m in mids]], 1)
+        kept, ambiguous = split_ambiguous(dict(zip(classes, found)))
         chosen = {c: sample(ids, None, SEED, f"class:{c}") for c, ids in kept.items()}
-        excluded = index.images_with([m for mids in classes.values() for m in mids], 1)
         chosen["other"] = sample_excluding(index.images, excluded, OTHER, SEED, "other")
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, "open_seconds": opened, "query_seconds": seconds - opened,

@@ -495,10 +495,12 @@ def _select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: li
     excl_by_split: dict[str, np.ndarray] = {}
     for split in config.splits:
         index = meta.label_index(split, config.progress)
-        for folder in folders:
-            by_split[folder][split] = index.images_with(members[folder], 1)
+        groups = [members[f] for f in folders] + ([excluded] if config.other is not None else [])
+        found = index.images_with_each(groups, 1)  # one pass over the split's labels
+        for folder, ids in zip(folders, found):
+            by_split[folder][split] = ids
         if config.other is not None:
-            excl_by_split[split] = index.images_with(excluded, 1)
+            excl_by_split[split] = found[-1]
             pool_by_split[split] = (index.images_with([o.mid for o in other_classes], 1) if other_classes
                                     else index.images)
     candidates = {f: _union(by_split[f]) for f in folders}
