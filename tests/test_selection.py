@@ -132,3 +132,11 @@ def test_balance_over_n_classes() -> None:
     assert u.counts == dict.fromkeys(counts, 10) and u.dropped == {c: n - 10 for c, n in counts.items()}
     o = balance_counts(counts, "oversample")
     assert o.repeat == {"hamburger": 4, "sandwich": 1, "pizza": 2, "other": 1}
+
+
+def test_sample_excluding_takes_an_unsorted_exclusion_too() -> None:
+    excluded = POOL[::3].copy()
+    np.random.default_rng(1).shuffle(excluded)
+    got = sample_excluding(POOL, excluded, 500, seed=2, salt="neg")
+    assert got.size == 500 and not np.isin(got, excluded).any()
+    assert np.array_equal(got, sample_excluding(POOL, np.sort(excluded), 500, seed=2, salt="neg"))
