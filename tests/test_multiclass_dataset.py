@@ -132,6 +132,7 @@ def test_dataset_json_has_what_the_trainer_reads(main):
     assert (info["hamburger"]["mid"], info["sandwich"]["mid"], info["pizza"]["mid"]) == (HAMBURGER, SANDWICH, PIZZA)
     assert info["hamburger"]["name"] == "Hamburger" and info["other"]["mid"] is None
     assert [m["mid"] for m in info["sandwich"]["members"]] == [SANDWICH], "--no-descendants: Sandwich alone"
+    assert [m["mid"] for m in info["sandwich"]["family"]] == [SANDWICH, SUBMARINE]
     counts = Counter((r["class"], r["split"]) for r in main.ok)
     assert doc["counts"] == {c: {s: counts[(c, s)] for s in ("train", "val", "test")} for c in doc["classes"]}
     train = {c: doc["counts"][c]["train"] for c in doc["classes"]}
@@ -154,18 +155,23 @@ def test_the_trainer_reads_it_as_n_classes(main):
     assert train.per_class(4) == [main.doc["counts"][c]["train"] for c in ds.classes]
 
 
+# --no-descendants: a class takes images labelled with it; what shows it (for ambiguity) is
+# still its subtree, less the subtree of another chosen class (Hamburger is its own class)
+MEMBERS = {"hamburger": [HAMBURGER], "sandwich": [SANDWICH], "pizza": [PIZZA]}
+FAMILY = {"hamburger": [HAMBURGER], "sandwich": [SANDWICH, SUBMARINE], "pizza": [PIZZA]}
+
+
 def test_each_class_holds_images_verified_for_it_and_no_other_chosen_class(main, mirror):
     _, info = mirror
-    members = {"hamburger": [HAMBURGER], "sandwich": [SANDWICH], "pizza": [PIZZA]}
-    for folder, mids in members.items():
+    for folder, mids in MEMBERS.items():
         got = main.ids(folder)
         assert got and got <= verified(info, mids), folder
-        others = [m for f, ms in members.items() if f != folder for m in ms]
-        assert not got & verified(info, others), f"{folder} holds an image verified for another class"
+        others = [m for f, ms in FAMILY.items() if f != folder for m in ms]
+        assert not got & verified(info, others), f"{folder} holds an image that shows another class"
         # Confidence 1 only: an image where the class was verified ABSENT is never taken
         assert not got & (verified(info, mids, conf=0) - verified(info, mids))
     # every unambiguous verified image is there (no cap): nothing is silently dropped
-    hamburger_only = verified(info, [HAMBURGER]) - verified(info, [SANDWICH, PIZZA])
+    hamburger_only = verified(info, [HAMBURGER]) - verified(info, [SANDWICH, SUBMARINE, PIZZA])
     assert main.ids("hamburger") | main.ids("hamburger", "failed") == hamburger_only
 
 
@@ -181,11 +187,15 @@ def test_other_shows_none_of_the_classes_nor_their_family(main, mirror):
 
 def test_ambiguous_images_are_left_out_and_counted(main, mirror):
     _, info = mirror
-    sets = {"hamburger": verified(info, [HAMBURGER]), "sandwich": verified(info, [SANDWICH]),
-            "pizza": verified(info, [PIZZA])}
-    truth = {i for i in set().union(*sets.values()) if sum(i in s for s in sets.values()) >= 2}
+    sets = {f: verified(info, mids) for f, mids in FAMILY.items()}
+    taken = verified(info, [m for mids in MEMBERS.values() for m in mids])
+    truth = {i for i in taken if sum(i in s for s in sets.values()) >= 2}
     combos = {im.image_id for im in info.images if im.display_name == "Pizza + Hamburger"}
     assert combos and combos <= truth, "the mirror's two-class pictures are ambiguous"
+    # a pizza beside a Submarine sandwich shows a Sandwich even under --no-descendants
+    beside_sub = {im.image_id for im in info.images if im.display_name == "Pizza + Submarine sandwich"}
+    assert beside_sub - verified(info, [SANDWICH]), "the mirror should have such a picture without the Sandwich label"
+    assert beside_sub <= truth
     placed = {r["ImageID"] for r in main.rows if r["status"] in ("ok", "failed", "duplicate")}
     assert not placed & truth
     listed = [r for r in main.rows if r["status"] == "ambiguous"]

@@ -462,18 +462,26 @@ def _select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: li
     'Helmet'" (its challenge evaluation page, "Labels hierarchy handling",
     https://storage.googleapis.com/openimages/web/evaluation.html). So a Submarine sandwich
     is a Sandwich, and an image verified for two chosen classes (or their descendants)
-    could be either: it is left out as ambiguous, and listed in manifest.csv."""
+    could be either: it is left out as ambiguous, and listed in manifest.csv. That holds
+    with --no-descendants too, which only narrows what a class takes: a pizza beside a
+    Submarine sandwich is not a clean "pizza" for "Sandwich, Pizza". A descendant that is
+    itself a chosen class (Hamburger beside Sandwich, --no-descendants) belongs to it alone."""
     folders = _class_folders(classes, config.other is not None)
     hierarchy = meta.hierarchy
     related = {c.mid: meta.related(c) for c in classes}
-    members: dict[str, list[str]] = {}
+    def subtree(mid: str) -> list[str]:
+        return [mid] + (hierarchy.descendants(mid) if hierarchy is not None else [])
+
+    members: dict[str, list[str]] = {}   # the MIDs whose images a class takes
+    family: dict[str, list[str]] = {}    # the MIDs that show it (for ambiguity): its subtree
     for c, folder in zip(classes, folders):
-        mids = [c.mid]
-        if config.descendants and hierarchy is not None:
-            mids += [m for m in hierarchy.descendants(c.mid) if m not in mids]
+        owned = {m for o in classes if o.mid != c.mid and o.mid in subtree(c.mid) for m in subtree(o.mid)}
+        fam = [m for m in subtree(c.mid) if m not in owned]
+        mids = fam if config.descendants else [c.mid]
         if config.include_related:
-            mids += [r.cls.mid for r in related[c.mid] if r.cls.mid not in mids]
-        members[folder] = mids
+            extra = [r.cls.mid for r in related[c.mid] if r.cls.mid not in fam]
+            mids, fam = mids + extra, fam + extra
+        members[folder], family[folder] = mids, fam
         shown = [r for r in related[c.mid] if r.cls.mid not in mids]
         taken = [meta.classes.name_of(m) for m in mids[1:]]
         if taken:
@@ -483,22 +491,25 @@ def _select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: li
                 f"{'' if config.include_related else '; --include-related takes them in'}): "
                 + ", ".join(f"{r.cls.name} ({r.why})" for r in shown))
     excluded = sorted({c.mid for c in classes} | {r.cls.mid for rs in related.values() for r in rs}
-                      | {m for mids in members.values() for m in mids})
+                      | {m for mids in (*members.values(), *family.values()) for m in mids})
     other_classes = [meta.classes.resolve(n, "--other-classes") for n in config.other_classes if n.strip()]
     clash = [o.name for o in other_classes if o.mid in excluded]
     if clash:
         raise MlkitError(f"--other-classes includes {', '.join(clash)}, which is one of --classes or related to "
                          "one; 'other' must show none of them: choose other classes")
 
-    by_split: dict[str, dict[str, np.ndarray]] = {f: {} for f in folders}
+    by_split: dict[str, dict[str, np.ndarray]] = {f: {} for f in folders}   # images each class takes
+    shown_by: dict[str, dict[str, np.ndarray]] = {f: {} for f in folders}   # images that show each class
     pool_by_split: dict[str, np.ndarray] = {}
     excl_by_split: dict[str, np.ndarray] = {}
     for split in config.splits:
         index = meta.label_index(split, config.progress)
-        groups = [members[f] for f in folders] + ([excluded] if config.other is not None else [])
+        groups = ([members[f] for f in folders] + [family[f] for f in folders]
+                  + ([excluded] if config.other is not None else []))
         found = index.images_with_each(groups, 1)  # one pass over the split's labels
-        for folder, ids in zip(folders, found):
-            by_split[folder][split] = ids
+        for k, folder in enumerate(folders):
+            by_split[folder][split] = found[k]
+            shown_by[folder][split] = found[len(folders) + k]
         if config.other is not None:
             excl_by_split[split] = found[-1]
             pool_by_split[split] = (index.images_with([o.mid for o in other_classes], 1) if other_classes
@@ -509,13 +520,17 @@ def _select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: li
         listing = ", ".join(f"\"{c.name}\" ({c.mid})" for c in empty)
         raise MlkitError(f"no image in the {', '.join(config.splits)} split(s) has a human-verified label of "
                          f"{listing}. " + _widen_hint(config, any(related[c.mid] for c in empty)))
-    unambiguous, ambiguous_ids = split_ambiguous(candidates)
+    showing = {f: _union(shown_by[f]) for f in folders}
+    _, shows_two = split_ambiguous(showing)
+    # ambiguous: an image some class would take that shows two or more of the classes
+    ambiguous_ids = np.intersect1d(shows_two, _union({f: candidates[f] for f in folders}), assume_unique=True)
+    unambiguous = {f: np.setdiff1d(candidates[f], ambiguous_ids, assume_unique=True) for f in folders}
     ambiguous: dict[str, tuple[str, ...]] = {}
     if ambiguous_ids.size:
-        shows = {f: np.isin(ambiguous_ids, candidates[f]) for f in folders}
+        shows = {f: np.isin(ambiguous_ids, showing[f]) for f in folders}
         for k, image_id in enumerate(ids_to_hex(ambiguous_ids)):
             ambiguous[image_id] = tuple(f for f in folders if shows[f][k])
-    ambiguous_subset = _subset_lookup([(ambiguous_ids, {s: np.unique(np.concatenate([by_split[f][s] for f in folders]))
+    ambiguous_subset = _subset_lookup([(ambiguous_ids, {s: _union({f: by_split[f][s] for f in folders})
                                                         for s in config.splits})])
     chosen: dict[str, np.ndarray] = {}
     for c, folder in zip(classes, folders):
@@ -530,6 +545,7 @@ def _select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: li
     drawn_from = [(chosen[f], by_split[f]) for f in folders]
     class_info = [{"folder": f, "name": c.name, "mid": c.mid,
                    "members": [{"mid": m, "name": meta.classes.name_of(m)} for m in members[f]],
+                   "family": [{"mid": m, "name": meta.classes.name_of(m)} for m in family[f]],
                    "related": [{"mid": r.cls.mid, "name": r.cls.name, "why": r.why} for r in related[c.mid]]}
                   for c, f in zip(classes, folders)]
     if config.other is not None:

@@ -14,8 +14,8 @@ What the mirror models, beside the happy path:
 - the real Sandwich family (Food > Sandwich > Hamburger, Submarine sandwich): pictures of
   a Submarine sandwich that only some label Sandwich too, Hamburgers whose ancestor label
   Sandwich is verified on some, and pictures that show two classes ("Pizza + Hamburger":
-  a pizza with a hamburger beside it, verified for both), which a multi-class build must
-  treat as ambiguous;
+  a pizza with a hamburger beside it, verified for both; "Pizza + Submarine sandwich"), which
+  a multi-class build must treat as ambiguous;
 - images that are not boxable (train only: absent from the CVDF copy, so a client falls
   back to Flickr), images "dead on Flickr" (no CVDF copy, no thumbnail, and the original
   redirects to ``/photo_unavailable.png``), rows without a thumbnail URL, and rotated
@@ -884,7 +884,8 @@ _DENIABLE = tuple(_KINDS)  # the classes a picture may carry a verified-absent l
 _KINDS["/m/06pcq"] = _Kind("submarine_sandwich")  # after _DENIABLE: the older pictures' labels stay as they were
 _SHAPE_CLASS = {"coffee_cup": "/m/02p5f1q", "apple": "/m/014j1m", "banana": "/m/09qck",
                 "french_fries": "/m/02y6n", "salad": "/m/0grw1", "plate": "/m/050gv4",
-                "pizza": "/m/0663v", "hamburger": "/m/0cdn1", "sandwich": "/m/0l515", "hot_dog": HOT_DOG}
+                "pizza": "/m/0663v", "hamburger": "/m/0cdn1", "sandwich": "/m/0l515", "hot_dog": HOT_DOG,
+                "submarine_sandwich": "/m/06pcq"}
 _HOT_DOG_STYLE = {"chicago": "/m/05ztbl", "michigan": "/m/07bp0z", "coney": "/m/07jl02"}
 
 DRAWABLE = tuple(CLASSES[mid] for mid in _KINDS)
@@ -896,7 +897,7 @@ DEFAULT_IMAGES_PER_CLASS: dict[str, int] = {
     "Chicago-style hot dog": 8, "Hot dog bun": 8, "Hot dog stand": 8,
     "Pizza": 25, "Sandwich": 25, "Hamburger": 25, "French fries": 25, "Banana": 25,
     "Doughnut": 25, "Taco": 25, "Cat": 25, "Dog": 25, "Car": 25, "Coffee cup": 25,
-    "Submarine sandwich": 12, "Pizza + Hamburger": 8,
+    "Submarine sandwich": 12, "Pizza + Hamburger": 8, "Pizza + Submarine sandwich": 4,
 }
 """Train pictures per class; validation and test get a quarter of that each (at least 1)."""
 
