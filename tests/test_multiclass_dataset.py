@@ -274,7 +274,7 @@ def test_undersample_and_oversample_over_n_classes(cfg):
     assert read_dataset(over.path).repeat == over.balance.repeat
 
 
-def test_max_per_class_caps_each_class(cfg):
+def test_max_per_class_caps_each_class(cfg, main):  # main: the metadata is cached, so a dry run lists images
     r = build_dataset(cfg(classes=("Pizza", "Hamburger", "Submarine sandwich"), max_per_class=5,
                           splits=("train",), dry_run=True))
     assert {c: sum(v.values()) for c, v in r.planned.items()} == {"pizza": 5, "hamburger": 5,
@@ -440,3 +440,26 @@ def test_dry_run_on_an_empty_cache_reports_the_metadata_plan_only(mirror, tmp_pa
                              other=5, dry_run=True))
     assert r.metadata_only and r.name == "pizza_hamburger" and not r.plan
     assert not (tmp_path / "data").exists()
+
+
+def test_include_related_takes_in_classes_found_by_name(cfg, mirror, main):
+    _, info = mirror
+    from toolkit.mirror import HOT_DOG, HOT_DOG_RELATED
+
+    # (``main`` has filled the module's metadata cache: a dry run lists images only then)
+    plain = build_dataset(cfg(classes=("Hot dog", "Pizza"), dry_run=True))
+    wide = build_dataset(cfg(classes=("Hot dog", "Pizza"), include_related=True, dry_run=True))
+    assert not plain.metadata_only and not wide.metadata_only
+    ids = {r: {p["ImageID"] for p in res.plan if p["class"] == "hot_dog"} for r, res in (("plain", plain),
+                                                                                           ("wide", wide))}
+    assert ids["plain"] and ids["plain"] <= verified(info, [HOT_DOG])
+    only_related = verified(info, HOT_DOG_RELATED) - verified(info, [HOT_DOG, PIZZA])
+    assert only_related and only_related <= ids["wide"] and not only_related & ids["plain"]
+    assert {m["mid"] for m in wide.class_info[0]["members"]} == {HOT_DOG, *HOT_DOG_RELATED}
+
+
+def test_include_related_refuses_a_class_that_another_takes_in(cfg):
+    c = cfg(classes=("Hot dog", "Hot dog bun"), include_related=True)
+    with pytest.raises(MlkitError, match="cannot be told apart"):
+        build_dataset(c)
+    assert not Path(c.data_dir).exists()
