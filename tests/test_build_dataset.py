@@ -752,7 +752,9 @@ def test_faulted_build_summary_and_no_corrupt_file(faulted, built, mirror):
 def test_random_retriable_faults_every_image_arrives(cfg, mirror, built):
     server, info = mirror
     config = cfg()
-    server.set_faults(FaultPlan(rate=0.25, kinds=("status", "reset", "truncate", "slow"), seed=3))
+    # a source gives up after 4 faulty answers in a row (1 in 256 at this rate): the seed is one
+    # whose draws never do that for this mirror's images (seed 3 did once the mirror grew)
+    server.set_faults(FaultPlan(rate=0.25, kinds=("status", "reset", "truncate", "slow"), seed=4))
     b = run_build(server, config)
     server.set_faults(None)
     images = sum(n for p, n in b.requests.items() if p.startswith(("/cvdf/", "/flickr/")))

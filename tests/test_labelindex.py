@@ -53,6 +53,18 @@ def test_matches_pandas_on_synthetic_file(synthetic: Path, tmp_path: Path, monke
     assert counts == {k: int(v) for k, v in truth.items()}
 
 
+def test_images_with_each_answers_every_group_in_one_pass(synthetic: Path, tmp_path: Path) -> None:
+    index = open_label_index(synthetic, tmp_path, progress=False)
+    df = _truth(synthetic)
+    common = list(df.LabelName.value_counts().index[:12])
+    groups = [[HOT_DOG], common[:3], [common[2], common[7]], ["/m/not-there"], [HOT_DOG, *common[:9]]]
+    for conf in (1, 0, None):
+        got = index.images_with_each(groups, conf)
+        assert [ids_to_hex(g) for g in got] == [_expected(df, g, conf) for g in groups]
+    many = [[m] for m in common] * 6  # 72 groups: more than one 64-bit mask holds
+    assert [ids_to_hex(g) for g in index.images_with_each(many)] == [_expected(df, g, 1) for g in many]
+
+
 def test_second_open_reuses_the_index_and_a_changed_file_rebuilds(synthetic: Path, tmp_path: Path) -> None:
     first = open_label_index(synthetic, tmp_path, progress=False)
     meta = index_dir_for(synthetic, tmp_path) / "meta.json"

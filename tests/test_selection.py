@@ -9,7 +9,7 @@ import pytest
 
 from toolkit.errors import MlkitError
 from toolkit.selection import (assign_splits, balance_counts, class_folder_name, negative_folder_name, sample,
-                               sample_excluding)
+                               sample_excluding, split_ambiguous)
 
 POOL = np.arange(1, 200_001, dtype=np.uint64) * np.uint64(7)
 
@@ -112,3 +112,31 @@ def test_folder_names() -> None:
     assert class_folder_name("Café / Bar") == "café_bar"
     assert class_folder_name("!!!") == "class"
     assert negative_folder_name("hot_dog") == "not_hot_dog"
+
+
+def test_split_ambiguous_leaves_out_images_of_two_or_more_classes() -> None:
+    u = lambda *v: np.array(v, dtype=np.uint64)  # noqa: E731
+    kept, ambiguous = split_ambiguous({"a": u(1, 2, 3, 9), "b": u(3, 4, 5), "c": u(5, 6, 9), "d": u()})
+    assert ambiguous.tolist() == [3, 5, 9]
+    assert {c: v.tolist() for c, v in kept.items()} == {"a": [1, 2], "b": [4], "c": [6], "d": []}
+    kept, ambiguous = split_ambiguous({"a": u(1, 2), "b": u(3)})
+    assert ambiguous.size == 0 and kept["a"].tolist() == [1, 2]
+    assert split_ambiguous({"a": u(), "b": u()})[1].size == 0
+
+
+def test_balance_over_n_classes() -> None:
+    counts = {"hamburger": 10, "sandwich": 40, "pizza": 20, "other": 30}
+    w = balance_counts(counts, "weights")
+    assert w.class_weights == {c: round(100 / (4 * n), 6) for c, n in counts.items()}
+    u = balance_counts(counts, "undersample")
+    assert u.counts == dict.fromkeys(counts, 10) and u.dropped == {c: n - 10 for c, n in counts.items()}
+    o = balance_counts(counts, "oversample")
+    assert o.repeat == {"hamburger": 4, "sandwich": 1, "pizza": 2, "other": 1}
+
+
+def test_sample_excluding_takes_an_unsorted_exclusion_too() -> None:
+    excluded = POOL[::3].copy()
+    np.random.default_rng(1).shuffle(excluded)
+    got = sample_excluding(POOL, excluded, 500, seed=2, salt="neg")
+    assert got.size == 500 and not np.isin(got, excluded).any()
+    assert np.array_equal(got, sample_excluding(POOL, np.sort(excluded), 500, seed=2, salt="neg"))

@@ -68,6 +68,11 @@ def _splits(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """A comma list of class names (display names or MIDs), blanks dropped."""
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"mlkit {__version__}")
@@ -125,8 +130,23 @@ def classes_cmd(
 
 @app.command("build-dataset")
 def build_dataset_cmd(
-    positive: Annotated[str, typer.Option(
-        "--positive", help="The class to recognise: an Open Images display name (any case) or a MID.")],
+    positive: Annotated[Optional[str], typer.Option(
+        "--positive", help="One class vs not (binary): an Open Images display name (any case) or a MID.")] = None,
+    classes: Annotated[Optional[str], typer.Option(
+        "--classes", help="Several classes, one folder each (comma list of display names or MIDs), e.g. "
+                          "'Hamburger, Pizza'; instead of --positive. An image verified for two of them is "
+                          "left out (status=ambiguous in manifest.csv).")] = None,
+    other: Annotated[Optional[int], typer.Option(
+        "--other", help="With --classes: add a class 'other' of this many images that show none of the "
+                        "classes, their descendants or related classes.")] = None,
+    other_classes: Annotated[str, typer.Option(
+        "--other-classes", help="With --other: draw 'other' only from these classes (comma list): hard "
+                                "negatives.")] = "",
+    descendants: Annotated[bool, typer.Option(
+        "--descendants/--no-descendants", help="With --classes: a class takes in its subcategories in Open "
+                                               "Images' hierarchy (Sandwich: Submarine sandwich, Hamburger).")] = True,
+    max_per_class: Annotated[Optional[int], typer.Option(
+        "--max-per-class", help="With --classes: take at most this many images of each class (1 or more).")] = None,
     negatives: Annotated[Optional[int], typer.Option(
         help="How many negative images. Default: as many as positives.")] = None,
     negative_classes: Annotated[str, typer.Option(
@@ -170,7 +190,8 @@ def build_dataset_cmd(
                                                         "folder mlkit did not make is never touched).")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Build a balanced, attributed image dataset (positive vs not) from Open Images.
+    """Build a balanced, attributed image dataset from Open Images: one class vs not
+    (--positive "Hot dog") or several classes (--classes "Hamburger, Pizza" --other 100).
 
     Writes DATA_DIR/NAME/{train,val,test}/<class>/<ImageID>.jpg with manifest.csv,
     ATTRIBUTION.md, dataset.json and preview.png. Rerun the same command to resume an
@@ -185,7 +206,8 @@ def build_dataset_cmd(
     from .dataset import DatasetConfig, build_dataset
 
     config = DatasetConfig(
-        positive=positive, name=name, data_dir=data_dir, source=source, image_source=image_source,
+        positive=positive or "", classes=_names(classes or ""), other=other,
+        other_classes=_names(other_classes), descendants=descendants, max_per_class=max_per_class, name=name, data_dir=data_dir, source=source, image_source=image_source,
         cache_dir=cache_dir, label_set=label_set, splits=_splits(split), negatives=negatives,
         negative_classes=tuple(n.strip() for n in negative_classes.split(",") if n.strip()),
         verified_negatives=verified_negatives, include_related=include_related,
@@ -216,6 +238,10 @@ def render_dataset(result) -> None:
         table.add_row(c, *[str(row.get(s, 0)) for s in ("train", "val", "test")], str(sum(row.values())),
                       f"{result.class_weights.get(c, 1.0):.3f}")
     out.print(table)
+    if result.ambiguous:
+        out.print(f"{sum(result.ambiguous.values())} images verified for two or more of the classes were left out "
+                  "as ambiguous (" + ", ".join(f"{n} {k}" for k, n in result.ambiguous.items())
+                  + "; listed in manifest.csv with status=ambiguous).")
     if result.dry_run:
         for item in result.plan[:5]:
             out.print(f"  {item['split']}/{item['class']}/{item['ImageID']}.jpg  <- {item['url']}", highlight=False, soft_wrap=True)

@@ -45,7 +45,7 @@ from .openimages.plan import MetadataPlan, metadata_files, metadata_plan
 from .openimages.tablecache import open_csv_table
 from .preview import contact_sheet
 from .selection import (BALANCE_MODES, Balance, assign_splits, balance_counts, class_folder_name,
-                        negative_folder_name, sample, sample_excluding)
+                        negative_folder_name, sample, sample_excluding, split_ambiguous)
 
 JOURNAL = ".downloads.jsonl"      # provenance of downloaded files, until manifest.csv has it
 BUILD_SETTINGS = ".build.json"     # the settings of a build in progress (dataset.json's once done)
@@ -56,14 +56,19 @@ SETTINGS_THAT_SHAPE_THE_DATASET = (
     "include_related", "max_positives", "balance", "seed", "val", "test", "max_size", "crop",
     "crop_margin",
 )
+MULTICLASS_SETTINGS = (
+    "classes", "other", "other_classes", "descendants", "label_set", "splits", "include_related",
+    "max_per_class", "balance", "seed", "val", "test", "max_size", "crop", "crop_margin",
+)
+OTHER_FOLDER = "other"              # the class of --other: images of none of the chosen classes
 
 
 @dataclass
 class DatasetConfig:
     """Everything ``build_dataset`` needs; defaults are the CLI's defaults."""
 
-    positive: str                              # display name (any case) or MID, e.g. "Hot dog"
-    name: str | None = None                    # folder under data_dir; default: from the positive
+    positive: str = ""                         # binary: display name (any case) or MID, e.g. "Hot dog"
+    name: str | None = None                    # folder under data_dir; default: from the class(es)
     data_dir: Path = Path("data")
     source: str | None = None                  # metadata base URL or local folder (None: Open Images)
     image_source: str | None = None            # CVDF image base URL (None: the real CVDF mirror)
@@ -86,8 +91,19 @@ class DatasetConfig:
     dry_run: bool = False
     force: bool = False                        # rebuild a dataset made with other settings
     progress: bool = True
+    # multi-class (--classes): one folder per class, instead of --positive's "X vs not X"
+    classes: tuple[str, ...] = ()              # display names (any case) or MIDs, in dataset order
+    descendants: bool = True                   # a class takes in its subcategories (Sandwich: Submarine sandwich)
+    max_per_class: int | None = None
+    other: int | None = None                   # None: no "other" class; N: N images of none of the classes
+    other_classes: tuple[str, ...] = ()        # draw "other" only from these classes (hard negatives)
+
+    @property
+    def multiclass(self) -> bool:
+        return bool(self.classes)
 
     def validate(self) -> None:
+        self._validate_task()
         if self.label_set not in layout.LABEL_SETS:
             raise MlkitError(f"unknown label set {self.label_set!r}; choose {' or '.join(layout.LABEL_SETS)}")
         bad = [s for s in self.splits if s not in layout.SPLITS]
@@ -112,12 +128,56 @@ class DatasetConfig:
             raise MlkitError(f"--crop-margin must be between 0 and 1, got {self.crop_margin}")
         assign_splits({}, self.val, self.test, self.seed)  # validates the fractions
 
+    def _validate_task(self) -> None:
+        """--positive (binary) or --classes (multi-class), and only the options of that one."""
+        if self.classes and self.positive.strip():
+            raise MlkitError("--classes and --positive cannot be combined: --positive builds one class vs not "
+                             "(binary), --classes one folder per class; give one of them")
+        if not self.classes:
+            if not self.positive.strip():
+                raise MlkitError("no class given: pass --positive CLASS (one class vs not, e.g. --positive "
+                                 "\"Hot dog\") or --classes \"A, B\" (one folder per class)")
+            given = [flag for flag, on in (("--other", self.other is not None),
+                                           ("--other-classes", bool(self.other_classes)),
+                                           ("--no-descendants", not self.descendants),
+                                           ("--max-per-class", self.max_per_class is not None)) if on]
+            if given:
+                raise MlkitError(f"{_flags(given)} with --classes; with --positive use --negatives, "
+                                 "--negative-classes and --max-positives")
+            return
+        given = [flag for flag, on in (("--negatives", self.negatives is not None),
+                                       ("--negative-classes", bool(self.negative_classes)),
+                                       ("--verified-negatives", self.verified_negatives),
+                                       ("--max-positives", self.max_positives is not None)) if on]
+        if given:
+            raise MlkitError(f"{_flags(given)} with --positive; with --classes use --other N, "
+                             "--other-classes and --max-per-class")
+        if any(not c.strip() for c in self.classes):
+            raise MlkitError(f"--classes has an empty name ({', '.join(self.classes)!r}): give a comma list of "
+                             "Open Images display names or MIDs, e.g. --classes \"Hamburger, Pizza\"")
+        if self.other is not None and self.other < 1:
+            raise MlkitError(f"--other must be at least 1 (the number of 'other' images), got {self.other}")
+        if self.other_classes and self.other is None:
+            raise MlkitError("--other-classes chooses where the 'other' images come from: add --other N")
+        if len(self.classes) < 2 and self.other is None:
+            raise MlkitError(f"--classes names one class ({self.classes[0].strip()}): a classifier needs two or "
+                             "more; add a class, or --other N to learn it against N images of anything else "
+                             "(or use --positive for one class vs not)")
+        if self.max_per_class is not None and self.max_per_class < 1:
+            raise MlkitError(f"--max-per-class must be at least 1, got {self.max_per_class}")
+
     def shaping_settings(self) -> dict:
         d = asdict(self)
-        out = {k: d[k] for k in SETTINGS_THAT_SHAPE_THE_DATASET}
-        out["splits"] = list(out["splits"])
-        out["negative_classes"] = list(out["negative_classes"])
+        keys = MULTICLASS_SETTINGS if self.multiclass else SETTINGS_THAT_SHAPE_THE_DATASET
+        out = {k: d[k] for k in keys}
+        for k in ("splits", "negative_classes", "classes", "other_classes"):
+            if k in out:
+                out[k] = list(out[k])
         return out
+
+
+def _flags(flags: list[str]) -> str:
+    return f"{flags[0]} goes" if len(flags) == 1 else f"{', '.join(flags)} go"
 
 
 @dataclass
@@ -134,9 +194,9 @@ class PlannedImage:
 class DatasetResult:
     path: Path
     name: str
-    positive: OIClass
+    positive: OIClass | None                   # binary datasets (None for --classes)
     related: list[RelatedClass]
-    classes: list[str]                         # folder names, positive first
+    classes: list[str]                         # folder names: positive first, or the classes in order, other last
     planned: dict[str, dict[str, int]]         # class -> split -> planned images
     counts: dict[str, dict[str, int]]          # class -> split -> images on disk
     balance: Balance
@@ -154,6 +214,9 @@ class DatasetResult:
     download_seconds: float = 0.0              # the image downloads alone
     sources: dict[str, int] = field(default_factory=dict)  # source kind -> images on disk from it
     metadata_plan: MetadataPlan | None = None       # the metadata files, sizes, cache state
+    task: str = "binary"                       # "binary" (--positive) or "multiclass" (--classes)
+    class_info: list[dict] = field(default_factory=list)  # multi-class: per folder, its class and MIDs
+    ambiguous: dict[str, int] = field(default_factory=dict)  # multi-class: "a+b" -> images left out
 
     @property
     def metadata_only(self) -> bool:
@@ -166,7 +229,8 @@ class DatasetResult:
             "path": str(self.path), "name": self.name,
             "positive": {"mid": self.positive.mid, "name": self.positive.name} if self.positive else None,
             "related": [{"mid": r.cls.mid, "name": r.cls.name, "why": r.why} for r in self.related],
-            "classes": self.classes, "planned": self.planned, "counts": self.counts,
+            "task": self.task, "classes": self.classes, "planned": self.planned, "counts": self.counts,
+            **({"class_info": self.class_info, "ambiguous": self.ambiguous} if self.task == "multiclass" else {}),
             "balance": asdict(self.balance), "class_weights": self.class_weights,
             "failures": self.failures, "duplicates": self.duplicates,
             "downloaded": self.downloaded, "skipped": self.skipped,
@@ -194,10 +258,10 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
     # one plan of the metadata before any download: each file, its size (HEAD), cached or not
     source = metadata_source(config.source, config.cache_dir)
     metadata = metadata_plan(source, config.label_set, config.splits, config.crop, strict=config.dry_run)
-    meta = positive = None
+    meta = wanted = None
     if _class_files_cached(config, metadata):  # a wrong class name fails before anything is printed
         meta = load_metadata(config.source, config.cache_dir, config.label_set, config.progress)
-        positive = meta.classes.resolve(config.positive)
+        wanted = _resolve(config, meta)
     if metadata.all_cached:
         say(f"Metadata: all {len(metadata.files)} files cached ({metadata.total_bytes / 1e6:,.1f} MB), "
             "nothing to download.")
@@ -208,7 +272,122 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
         return _metadata_only(config, source, metadata, t0, meta)
     if meta is None:
         meta = load_metadata(config.source, config.cache_dir, config.label_set, config.progress)
-        positive = meta.classes.resolve(config.positive)
+        wanted = _resolve(config, meta)
+    sel = (_select_classes(config, meta, wanted, say) if config.multiclass
+           else _select_binary(config, meta, wanted, say))
+    name = config.name or sel.default_name
+    root = Path(config.data_dir) / name
+    notes = sel.notes
+    subset_of = _subset_lookup(sel.drawn_from)
+
+    # --- image records (URLs, attribution, rotation) and boxes ------------------------------
+    chosen = {f: ids_to_hex(sel.chosen[f]) for f in sel.folders}
+    records = _image_records(meta, config, {i: subset_of[i] for ids in chosen.values() for i in ids})
+    missing = [i for ids in chosen.values() for i in ids if i not in records]
+    if missing:
+        notes.append(f"{len(missing)} selected images are missing from the image list and were skipped")
+    chosen = {c: [i for i in ids if i in records] for c, ids in chosen.items()}
+    for c, ids in chosen.items():
+        if not ids:
+            raise MlkitError(f"none of the selected {c} images is in the image list of the "
+                             f"{', '.join(config.splits)} split(s), so the dataset would have no {c} images; "
+                             "check that --source has the image lists of those splits, or use other --split")
+    crops: dict[str, tuple[float, float, float, float]] = {}
+    if config.crop:
+        for folder, mids in sel.crop_mids.items():
+            crops.update(_crops(meta, config, chosen[folder], mids, subset_of))
+    split_of = assign_splits(chosen, config.val, config.test, config.seed)
+    plan = [PlannedImage(i, c, split_of[i], subset_of[i], records[i], crops.get(i))
+            for c in sel.folders for i in chosen[c]]
+    planned = _count(plan)
+    estimated = sum(_estimate_bytes(p.record, config.max_size) for p in plan)
+    parts = [f"{len(chosen[f])} {f}" for f in sel.folders]
+    say(f"Selected {', '.join(parts[:-1])} and {parts[-1]} images (balance: {config.balance}, seed {config.seed})."
+        + (f" {len(sel.ambiguous)} images verified for two or more of the classes are left out as ambiguous."
+           if sel.ambiguous else ""))
+
+    images_base = config.image_source or layout.CVDF_IMAGES_BASE
+    if config.dry_run:
+        listing = [{"ImageID": p.image_id, "class": p.class_name, "split": p.split, "oi_subset": p.oi_subset,
+                    "url": _sources(p, images_base)[0].url} for p in plan]
+        return DatasetResult(root, name, sel.positive, sel.related, list(sel.folders), planned,
+                             {c: {} for c in planned}, sel.balance, sel.balance.class_weights, {}, 0, 0, 0, "",
+                             True, estimated, time.perf_counter() - t0, notes, listing, metadata_plan=metadata,
+                             **sel.result_fields())
+
+    data_dir = Path(config.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with locked(data_dir / f".{name}{LOCK_SUFFIX}", f"the dataset folder {root}"):
+        return _build_locked(config, say, t0, meta, root, name, sel, plan, planned, estimated, images_base,
+                             metadata)
+
+
+@dataclass
+class _Selection:
+    """The images a build takes, per class folder in dataset order, and what to record of them."""
+
+    folders: list[str]
+    chosen: dict[str, np.ndarray]                  # folder -> ImageIDs (uint64, sorted)
+    drawn_from: list[tuple[np.ndarray, dict[str, np.ndarray]]]  # (ids, Open Images split -> candidates)
+    crop_mids: dict[str, list[str]]                # folder -> the MIDs whose boxes --crop cuts it to
+    balance: Balance
+    notes: list[str]
+    title: str                                     # of preview.png
+    default_name: str
+    positive: OIClass | None = None                # binary: the positive class
+    related: list[RelatedClass] = field(default_factory=list)
+    class_info: list[dict] = field(default_factory=list)       # multi-class: per folder, for dataset.json
+    ambiguous: dict[str, tuple[str, ...]] = field(default_factory=dict)  # ImageID -> the folders it shows
+    ambiguous_subset: dict[str, str] = field(default_factory=dict)       # ImageID -> its Open Images split
+
+    def result_fields(self) -> dict:
+        return {"task": "multiclass" if self.class_info else "binary", "class_info": self.class_info,
+                "ambiguous": _ambiguous_counts(self.ambiguous)}
+
+
+def _ambiguous_counts(ambiguous: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    """'a+b' (the folders an ambiguous image shows, in dataset order) -> images."""
+    return dict(sorted(Counter("+".join(f) for f in ambiguous.values()).items()))
+
+
+def _resolve(config: DatasetConfig, meta: OpenImagesMetadata) -> OIClass | list[OIClass]:
+    """The positive class (binary), or the chosen classes in order, checked (multi-class)."""
+    if not config.multiclass:
+        return meta.classes.resolve(config.positive)
+    chosen = [meta.classes.resolve(text, "--classes") for text in config.classes]
+    first: dict[str, str] = {}
+    for text, c in zip(config.classes, chosen):
+        if c.mid in first:
+            raise MlkitError(f"--classes names {c.name} ({c.mid}) twice (\"{first[c.mid].strip()}\" and "
+                             f"\"{text.strip()}\"): give each class once")
+        first[c.mid] = text
+    if meta.hierarchy is not None and config.descendants:
+        for a in chosen:
+            below = set(meta.hierarchy.descendants(a.mid))
+            for b in chosen:
+                if b.mid in below:
+                    path = " > ".join(meta.classes.name_of(m) for m in meta.hierarchy.path_to(b.mid)
+                                      if m != meta.hierarchy.root)
+                    raise MlkitError(
+                        f"\"{a.name}\" is an ancestor of \"{b.name}\" in Open Images' class hierarchy ({path}): "
+                        f"every {b.name} is also a {a.name}, so with descendants included the two classes "
+                        f"cannot be told apart. Drop one of them, or pass --no-descendants so that \"{a.name}\" "
+                        f"takes only images labelled {a.name} itself (an image verified for both is then left "
+                        "out as ambiguous).")
+    if config.include_related:
+        for a in chosen:
+            by_name = {r.cls.mid for r in meta.related(a) if r.why == "name"}
+            for b in chosen:
+                if b.mid in by_name:
+                    raise MlkitError(f"with --include-related \"{a.name}\" takes in \"{b.name}\" (its name contains "
+                                     f"{a.name}), so the two classes cannot be told apart; drop one, or leave out "
+                                     "--include-related")
+    return chosen
+
+
+def _select_binary(config: DatasetConfig, meta: OpenImagesMetadata, positive: OIClass, say: Log) -> _Selection:
+    """--positive: the positive class (and related ones with --include-related) vs images of
+    none of them."""
     related = meta.related(positive)
     if related:
         say(f"Related classes of \"{positive.name}\" ({'taken as positives' if config.include_related else 'kept out of the negatives'}): "
@@ -220,8 +399,6 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
                          "or related to it; choose classes that do not show it")
     pos_folder = class_folder_name(positive.name)
     neg_folder = negative_folder_name(pos_folder)
-    name = config.name or pos_folder
-    root = Path(config.data_dir) / name
 
     # --- selection, per Open Images split ------------------------------------------------
     positive_mids = [positive.mid] + ([r.cls.mid for r in related] if config.include_related else [])
@@ -255,49 +432,154 @@ def build_dataset(config: DatasetConfig, log: Log | None = None) -> DatasetResul
     if config.balance == "undersample":
         positives = sample(positives, balance.counts[pos_folder], config.seed, "undersample-pos")
         negatives = sample(negatives, balance.counts[neg_folder], config.seed, "undersample-neg")
-    subset_of = _subset_lookup(positives, negatives, pos_by_split, pool_by_split)
+    return _Selection(folders=[pos_folder, neg_folder], chosen={pos_folder: positives, neg_folder: negatives},
+                      drawn_from=[(positives, pos_by_split), (negatives, pool_by_split)],
+                      crop_mids={pos_folder: positive_mids}, balance=balance, notes=notes,
+                      title=f"{{name}}: {positive.name} vs not", default_name=pos_folder, positive=positive,
+                      related=related)
 
-    # --- image records (URLs, attribution, rotation) and boxes ------------------------------
-    chosen = {pos_folder: ids_to_hex(positives), neg_folder: ids_to_hex(negatives)}
-    records = _image_records(meta, config, {i: subset_of[i] for ids in chosen.values() for i in ids})
-    missing = [i for ids in chosen.values() for i in ids if i not in records]
-    if missing:
-        notes.append(f"{len(missing)} selected images are missing from the image list and were skipped")
-    chosen = {c: [i for i in ids if i in records] for c, ids in chosen.items()}
-    for c, ids in chosen.items():
-        if not ids:
-            raise MlkitError(f"none of the selected {c} images is in the image list of the "
-                             f"{', '.join(config.splits)} split(s), so the dataset would have no {c} images; "
-                             "check that --source has the image lists of those splits, or use other --split")
-    crops = _crops(meta, config, chosen[pos_folder], positive_mids, subset_of) if config.crop else {}
-    split_of = assign_splits(chosen, config.val, config.test, config.seed)
-    plan = [PlannedImage(i, c, split_of[i], subset_of[i], records[i], crops.get(i))
-            for c in (pos_folder, neg_folder) for i in chosen[c]]
-    planned = _count(plan)
-    estimated = sum(_estimate_bytes(p.record, config.max_size) for p in plan)
-    say(f"Selected {len(chosen[pos_folder])} {pos_folder} and {len(chosen[neg_folder])} {neg_folder} images "
-        f"(balance: {config.balance}, seed {config.seed}).")
 
-    images_base = config.image_source or layout.CVDF_IMAGES_BASE
-    if config.dry_run:
-        listing = [{"ImageID": p.image_id, "class": p.class_name, "split": p.split, "oi_subset": p.oi_subset,
-                    "url": _sources(p, images_base)[0].url} for p in plan]
-        return DatasetResult(root, name, positive, related, [pos_folder, neg_folder], planned,
-                             {c: {} for c in planned}, balance, balance.class_weights, {}, 0, 0, 0, "",
-                             True, estimated, time.perf_counter() - t0, notes, listing, metadata_plan=metadata)
+def _class_folders(classes: Sequence[OIClass], other: bool) -> list[str]:
+    """One folder per class, snake_case of its display name; where two would be equal (two
+    classes both called "Mouse", or a class called "Other" beside --other), the later one
+    gets its MID appended (mouse_020lf)."""
+    out: list[str] = []
+    taken = {OTHER_FOLDER} if other else set()
+    for c in classes:
+        folder = class_folder_name(c.name)
+        if folder in taken:
+            folder = f"{folder}_{class_folder_name(c.mid.rsplit('/', 1)[-1])}"
+        taken.add(folder)
+        out.append(folder)
+    return out
 
-    data_dir = Path(config.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with locked(data_dir / f".{name}{LOCK_SUFFIX}", f"the dataset folder {root}"):
-        return _build_locked(config, say, t0, meta, root, name, positive, related, pos_folder, neg_folder, plan,
-                             planned, balance, estimated, notes, images_base, metadata)
+
+def _select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: list[OIClass], say: Log) -> _Selection:
+    """--classes: one folder per class, each taking the images a human verified to show it
+    (Confidence 1) or, unless --no-descendants, any of its subcategories in the hierarchy.
+
+    Open Images counts a subclass as its parent: "These subclasses in fact also belong to
+    'Helmet'" (its challenge evaluation page, "Labels hierarchy handling",
+    https://storage.googleapis.com/openimages/web/evaluation.html). So a Submarine sandwich
+    is a Sandwich, and an image verified for two chosen classes (or their descendants)
+    could be either: it is left out as ambiguous, and listed in manifest.csv. That holds
+    with --no-descendants too, which only narrows what a class takes: a pizza beside a
+    Submarine sandwich is not a clean "pizza" for "Sandwich, Pizza". A descendant that is
+    itself a chosen class (Hamburger beside Sandwich, --no-descendants) belongs to it alone."""
+    folders = _class_folders(classes, config.other is not None)
+    hierarchy = meta.hierarchy
+    related = {c.mid: meta.related(c) for c in classes}
+    def subtree(mid: str) -> list[str]:
+        return [mid] + (hierarchy.descendants(mid) if hierarchy is not None else [])
+
+    members: dict[str, list[str]] = {}   # the MIDs whose images a class takes
+    family: dict[str, list[str]] = {}    # the MIDs that show it (for ambiguity): its subtree
+    for c, folder in zip(classes, folders):
+        owned = {m for o in classes if o.mid != c.mid and o.mid in subtree(c.mid) for m in subtree(o.mid)}
+        fam = [m for m in subtree(c.mid) if m not in owned]
+        mids = fam if config.descendants else [c.mid]
+        if config.include_related:
+            extra = [r.cls.mid for r in related[c.mid] if r.cls.mid not in fam]
+            mids, fam = mids + extra, fam + extra
+        members[folder], family[folder] = mids, fam
+        shown = [r for r in related[c.mid] if r.cls.mid not in mids]
+        taken = [meta.classes.name_of(m) for m in mids[1:]]
+        if taken:
+            say(f"\"{c.name}\" takes in {', '.join(taken)}.")
+        if shown:
+            say(f"Related classes of \"{c.name}\" (kept out of 'other'"
+                f"{'' if config.include_related else '; --include-related takes them in'}): "
+                + ", ".join(f"{r.cls.name} ({r.why})" for r in shown))
+    excluded = sorted({c.mid for c in classes} | {r.cls.mid for rs in related.values() for r in rs}
+                      | {m for mids in (*members.values(), *family.values()) for m in mids})
+    other_classes = [meta.classes.resolve(n, "--other-classes") for n in config.other_classes if n.strip()]
+    clash = [o.name for o in other_classes if o.mid in excluded]
+    if clash:
+        raise MlkitError(f"--other-classes includes {', '.join(clash)}, which is one of --classes or related to "
+                         "one; 'other' must show none of them: choose other classes")
+
+    by_split: dict[str, dict[str, np.ndarray]] = {f: {} for f in folders}   # images each class takes
+    shown_by: dict[str, dict[str, np.ndarray]] = {f: {} for f in folders}   # images that show each class
+    pool_by_split: dict[str, np.ndarray] = {}
+    excl_by_split: dict[str, np.ndarray] = {}
+    for split in config.splits:
+        index = meta.label_index(split, config.progress)
+        groups = ([members[f] for f in folders] + [family[f] for f in folders]
+                  + ([excluded] if config.other is not None else []))
+        found = index.images_with_each(groups, 1)  # one pass over the split's labels
+        for k, folder in enumerate(folders):
+            by_split[folder][split] = found[k]
+            shown_by[folder][split] = found[len(folders) + k]
+        if config.other is not None:
+            excl_by_split[split] = found[-1]
+            pool_by_split[split] = (index.images_with([o.mid for o in other_classes], 1) if other_classes
+                                    else index.images)
+    candidates = {f: _union(by_split[f]) for f in folders}
+    empty = [c for c, f in zip(classes, folders) if candidates[f].size == 0]
+    if empty:
+        listing = ", ".join(f"\"{c.name}\" ({c.mid})" for c in empty)
+        raise MlkitError(f"no image in the {', '.join(config.splits)} split(s) has a human-verified label of "
+                         f"{listing}. " + _widen_hint(config, any(related[c.mid] for c in empty)))
+    showing = {f: _union(shown_by[f]) for f in folders}
+    _, shows_two = split_ambiguous(showing)
+    # ambiguous: an image some class would take that shows two or more of the classes
+    ambiguous_ids = np.intersect1d(shows_two, _union({f: candidates[f] for f in folders}), assume_unique=True)
+    unambiguous = {f: np.setdiff1d(candidates[f], ambiguous_ids, assume_unique=True) for f in folders}
+    ambiguous: dict[str, tuple[str, ...]] = {}
+    if ambiguous_ids.size:
+        shows = {f: np.isin(ambiguous_ids, showing[f]) for f in folders}
+        for k, image_id in enumerate(ids_to_hex(ambiguous_ids)):
+            ambiguous[image_id] = tuple(f for f in folders if shows[f][k])
+    ambiguous_subset = _subset_lookup([(ambiguous_ids, {s: _union({f: by_split[f][s] for f in folders})
+                                                        for s in config.splits})])
+    chosen: dict[str, np.ndarray] = {}
+    for c, folder in zip(classes, folders):
+        pool = unambiguous[folder]
+        if pool.size == 0:
+            raise MlkitError(f"every image of \"{c.name}\" in the {', '.join(config.splits)} split(s) is also verified "
+                             f"for another of the classes ({candidates[folder].size} ambiguous), so none is left to "
+                             "tell it apart by: choose other classes" + (", or pass --no-descendants"
+                                                                        if config.descendants else ""))
+        chosen[folder] = sample(pool, config.max_per_class, config.seed, f"class:{c.mid}")
+    notes: list[str] = []
+    drawn_from = [(chosen[f], by_split[f]) for f in folders]
+    class_info = [{"folder": f, "name": c.name, "mid": c.mid,
+                   "members": [{"mid": m, "name": meta.classes.name_of(m)} for m in members[f]],
+                   "family": [{"mid": m, "name": meta.classes.name_of(m)} for m in family[f]],
+                   "related": [{"mid": r.cls.mid, "name": r.cls.name, "why": r.why} for r in related[c.mid]]}
+                  for c, f in zip(classes, folders)]
+    if config.other is not None:
+        other = sample_excluding(_union(pool_by_split), _union(excl_by_split), config.other, config.seed, "other")
+        if other.size == 0:
+            raise MlkitError(f"no image in the {', '.join(config.splits)} split(s) can be '{OTHER_FOLDER}': each "
+                             "shows one of the classes or a related class"
+                             + (" (or none is of --other-classes)" if other_classes else "")
+                             + "; widen --split or --other-classes")
+        if other.size < config.other:
+            notes.append(f"only {other.size} '{OTHER_FOLDER}' images match (asked for {config.other})")
+        chosen[OTHER_FOLDER] = other
+        folders = folders + [OTHER_FOLDER]
+        drawn_from.append((other, pool_by_split))
+        class_info.append({"folder": OTHER_FOLDER, "name": OTHER_FOLDER, "mid": None,
+                           "from_classes": [{"mid": o.mid, "name": o.name} for o in other_classes],
+                           "excludes": excluded})
+    balance = balance_counts({f: chosen[f].size for f in folders}, config.balance)
+    if config.balance == "undersample":
+        chosen = {f: sample(ids, balance.counts[f], config.seed, f"undersample:{f}") for f, ids in chosen.items()}
+        drawn_from = [(chosen[f], by) for f, (_, by) in zip(folders, drawn_from)]
+    title = " vs ".join([c.name for c in classes] + ([OTHER_FOLDER] if config.other is not None else []))
+    return _Selection(folders=folders, chosen=chosen, drawn_from=drawn_from,
+                      crop_mids={f: members[f] for f in folders if f in members}, balance=balance, notes=notes,
+                      title=f"{{name}}: {title}", default_name="_".join(folders[:len(classes)]),
+                      related=[r for c in classes for r in related[c.mid]], class_info=class_info,
+                      ambiguous=ambiguous, ambiguous_subset=ambiguous_subset)
 
 
 def _build_locked(config: DatasetConfig, say: Log, t0: float, meta: OpenImagesMetadata, root: Path, name: str,
-                  positive: OIClass, related: list[RelatedClass], pos_folder: str, neg_folder: str,
-                  plan: list[PlannedImage], planned: dict, balance: Balance, estimated: int, notes: list[str],
-                  images_base: str, metadata: MetadataPlan) -> DatasetResult:
+                  sel: _Selection, plan: list[PlannedImage], planned: dict, estimated: int, images_base: str,
+                  metadata: MetadataPlan) -> DatasetResult:
     """Everything that writes the dataset folder, under its lock."""
+    balance, notes = sel.balance, sel.notes
     recover_exchange(root)
     state = _check_settings(root, config)
     options = DownloadOptions(workers=config.workers, max_size=config.max_size, progress=config.progress)
@@ -366,14 +648,14 @@ def _build_locked(config: DatasetConfig, say: Log, t0: float, meta: OpenImagesMe
             row.processing = wanted[rel][0]
         rows.append(row)
     counts = _count([p for p, r in zip(plan, rows) if r.status == "ok"])
-    empty = [c for c in (pos_folder, neg_folder) if not sum(counts.get(c, {}).values())]
+    empty = [c for c in sel.folders if not sum(counts.get(c, {}).values())]
     if empty:
         reasons = ", ".join(f"{n} {r}" for r, n in sorted(report.failures_by_reason().items(), key=lambda kv: -kv[1]))
         raise MlkitError(f"no {' and no '.join(empty)} image could be downloaded ({reasons or 'all were duplicates'}), "
                          "so there is nothing to train on"
                          + ("" if work == root else f"; {root} is left as it was")
                          + ". Check --image-source and your network, then run again (finished images are kept).")
-    train_counts = {c: counts.get(c, {}).get("train", 0) for c in (pos_folder, neg_folder)}
+    train_counts = {c: counts.get(c, {}).get("train", 0) for c in sel.folders}
     weights = (balance_counts(train_counts, "weights").class_weights
                if config.balance == "weights" and all(train_counts.values()) else balance.class_weights)
     digest = content_hash(rows)
@@ -388,12 +670,14 @@ def _build_locked(config: DatasetConfig, say: Log, t0: float, meta: OpenImagesMe
         notes.append(f"{fallback} of {sum(sources.values())} images came from Flickr "
                      f"({', '.join(f'{n} {k}' for k, n in sorted(sources.items()) if k != 'cvdf')}), not the CVDF "
                      f"mirror (manifest.csv's source_kind says which).{gone}")
-    result = DatasetResult(root, name, positive, related, [pos_folder, neg_folder], planned, counts, balance,
+    rows += [_ambiguous_row(image_id, shows, sel) for image_id, shows in sorted(sel.ambiguous.items())]
+    result = DatasetResult(root, name, sel.positive, sel.related, list(sel.folders), planned, counts, balance,
                            weights, failures, duplicates,
                            sum(1 for o in report.outcomes if o.ok and not o.skipped),
                            sum(1 for o in report.outcomes if o.skipped), digest, False, estimated,
-                           0.0, notes, download_seconds=report.elapsed, sources=sources, metadata_plan=metadata)
-    _write_records(work, rows, name, positive, pos_folder, neg_folder, config, result, meta)
+                           0.0, notes, download_seconds=report.elapsed, sources=sources, metadata_plan=metadata,
+                           **sel.result_fields())
+    _write_records(work, rows, name, sel, config, result, meta)
     if work != root:
         exchange(root, work)      # the one instant the dataset changes: old -> new, complete
         shutil.rmtree(work)       # the old generation (unrecognised leftovers are removed next run)
@@ -403,8 +687,19 @@ def _build_locked(config: DatasetConfig, say: Log, t0: float, meta: OpenImagesMe
     return result
 
 
-def _write_records(work: Path, rows: list[ManifestRow], name: str, positive: OIClass, pos_folder: str,
-                   neg_folder: str, config: DatasetConfig, result: DatasetResult, meta: OpenImagesMetadata) -> None:
+def _ambiguous_row(image_id: str, shows: tuple[str, ...], sel: _Selection) -> ManifestRow:
+    """The manifest row of an image left out because it is verified for two or more of the
+    classes: in no split, its class the folders it shows joined by '+'."""
+    names = {i["folder"]: i["name"] for i in sel.class_info}
+    return ManifestRow(ImageID=image_id, class_name="+".join(shows), split="", status="ambiguous",
+                       reason="verified for " + ", ".join(names.get(f, f) for f in shows), source_url="",
+                       source_kind="", md5="", size="", width="", height="", license="", author="",
+                       author_profile="", title="", landing_page="", original_url="",
+                       oi_subset=sel.ambiguous_subset.get(image_id, ""))
+
+
+def _write_records(work: Path, rows: list[ManifestRow], name: str, sel: _Selection, config: DatasetConfig,
+                   result: DatasetResult, meta: OpenImagesMetadata) -> None:
     """manifest.csv, ATTRIBUTION.md, preview.png, dataset.json, each written atomically; a
     full disk is an MlkitError naming the file and the space it needed (a rerun resumes)."""
     path = work / "manifest.csv"
@@ -415,8 +710,8 @@ def _write_records(work: Path, rows: list[ManifestRow], name: str, positive: OIC
         path = work / "preview.png"
         contact_sheet({(s, c): [work / r.path for r in rows if r.status == "ok" and r.split == s
                                 and r.class_name == c]
-                       for s in ("train", "val", "test") for c in (pos_folder, neg_folder)},
-                      path, title=f"{name}: {positive.name} vs not")
+                       for s in ("train", "val", "test") for c in sel.folders},
+                      path, title=sel.title.replace("{name}", name))
         path = work / "dataset.json"
         _write_dataset_json(work, config, result, meta)
     except OSError as e:
@@ -438,14 +733,20 @@ def _class_files_cached(config: DatasetConfig, metadata: MetadataPlan) -> bool:
 def _metadata_only(config: DatasetConfig, source, metadata: MetadataPlan, t0: float,
                    meta: OpenImagesMetadata | None) -> DatasetResult:
     """A dry run before the metadata is cached: download nothing, report the plan. The
-    positive class is checked when the class files are cached already."""
+    positive class (or the classes) is checked when the class files are cached already."""
     positive, related, notes = None, [], []
-    if meta is not None:
+    if meta is not None and config.multiclass:
+        classes = _resolve(config, meta)
+        related = [r for c in classes for r in meta.related(c)]
+        folder = "_".join(_class_folders(classes, config.other is not None))
+    elif meta is not None:
         positive = meta.classes.resolve(config.positive)
         related = meta.related(positive)
+        folder = class_folder_name(positive.name)
     else:
         notes.append("the class names are not cached yet, so the class was not checked")
-    folder = class_folder_name(positive.name if positive else config.positive)
+        folder = ("_".join(class_folder_name(c) for c in config.classes) if config.multiclass
+                  else class_folder_name(config.positive))
     name = config.name or folder
     notes.append(f"dry run: nothing downloaded; a build would first download {metadata.download_bytes:,} bytes "
                  "of metadata (listed above), then select its images; once a build has cached it, a "
@@ -473,11 +774,11 @@ def _union(by_split: dict[str, np.ndarray]) -> np.ndarray:
     return np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, dtype=np.uint64)
 
 
-def _subset_lookup(positives: np.ndarray, negatives: np.ndarray, pos_by_split: dict[str, np.ndarray],
-                   pool_by_split: dict[str, np.ndarray]) -> dict[str, str]:
-    """ImageID (hex) -> the Open Images split it was drawn from."""
+def _subset_lookup(drawn_from: Sequence[tuple[np.ndarray, dict[str, np.ndarray]]]) -> dict[str, str]:
+    """ImageID (hex) -> the Open Images split it was drawn from (the first that has it),
+    given (chosen ids, Open Images split -> the candidates they were drawn from) pairs."""
     out: dict[str, str] = {}
-    for chosen, by_split in ((positives, pos_by_split), (negatives, pool_by_split)):
+    for chosen, by_split in drawn_from:
         for split, ids in by_split.items():
             hit = chosen[np.isin(chosen, ids)]
             for i in ids_to_hex(hit):
@@ -711,6 +1012,10 @@ def _reuse_old_images(root: Path, work: Path, wanted: dict[str, tuple[str, set[s
 
 
 def _write_dataset_json(root: Path, config: DatasetConfig, result: DatasetResult, meta: OpenImagesMetadata) -> None:
+    if result.task == "multiclass":
+        info = _multiclass_json(config, result, meta)
+        atomic_write_text(root / "dataset.json", json.dumps(info, indent=2) + "\n")
+        return
     info = {
         "format": 1,
         "name": result.name,
@@ -736,3 +1041,34 @@ def _write_dataset_json(root: Path, config: DatasetConfig, result: DatasetResult
     }
     atomic_write_text(root / "dataset.json", json.dumps(info, indent=2) + "\n")
 
+
+
+def _multiclass_json(config: DatasetConfig, result: DatasetResult, meta: OpenImagesMetadata) -> dict:
+    """dataset.json of a --classes dataset: the keys a binary one has that the trainer reads
+    (classes, counts, class_weights, balance.repeat, content_hash), without "positive", plus
+    "task": "multiclass" and what each class folder holds."""
+    other = next((i for i in result.class_info if i["folder"] == OTHER_FOLDER), None)
+    return {
+        "format": 1,
+        "task": "multiclass",
+        "name": result.name,
+        "toolkit_version": __version__,
+        "classes": result.classes,
+        "class_info": result.class_info,
+        "other": ({"folder": OTHER_FOLDER, "asked": config.other, "from_classes": other["from_classes"]}
+                  if other else None),
+        "descendants": config.descendants,
+        "ambiguous": {"excluded": sum(result.ambiguous.values()), "by_classes": result.ambiguous},
+        "settings": config.shaping_settings(),
+        "source": {"metadata": meta.source.describe(),
+                   "images": config.image_source or layout.CVDF_IMAGES_BASE},
+        "counts": result.counts,
+        "planned": result.planned,
+        "balance": {"mode": result.balance.mode, "repeat": result.balance.repeat,
+                    "dropped": result.balance.dropped},
+        "class_weights": result.class_weights,
+        "failures": result.failures,
+        "duplicates_removed": result.duplicates,
+        "content_hash": result.content_hash,
+        "layout": "{split}/{class}/{ImageID}.jpg",
+    }

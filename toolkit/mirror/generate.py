@@ -11,6 +11,11 @@ What the mirror models, beside the happy path:
 - classes related to Hot dog (Hot dog bun, Hot dog stand, Chicago-style hot dog, ...)
   that an ontology-aware sampler must keep out of the negatives;
 - two classes with the display name "Mouse";
+- the real Sandwich family (Food > Sandwich > Hamburger, Submarine sandwich): pictures of
+  a Submarine sandwich that only some label Sandwich too, Hamburgers whose ancestor label
+  Sandwich is verified on some, and pictures that show two classes ("Pizza + Hamburger":
+  a pizza with a hamburger beside it, verified for both; "Pizza + Submarine sandwich"), which
+  a multi-class build must treat as ambiguous;
 - images that are not boxable (train only: absent from the CVDF copy, so a client falls
   back to Flickr), images "dead on Flickr" (no CVDF copy, no thumbnail, and the original
   redirects to ``/photo_unavailable.png``), rows without a thumbnail URL, and rotated
@@ -464,6 +469,7 @@ SHAPES: dict[str, Shape] = {
     "hot_dog_stand": Shape(draw_hot_dog_stand, 1.0),
     "pizza": Shape(draw_pizza, 1.0, ("whole", "cut")),
     "sandwich": Shape(draw_sandwich, 1.3, ("club", "club", "submarine")),
+    "submarine_sandwich": Shape(draw_sandwich, 2.2, ("submarine",)),
     "hamburger": Shape(draw_hamburger, 1.25),
     "french_fries": Shape(draw_french_fries, .8, ("box",), group_variants=("box",)),
     "banana": Shape(draw_banana, 2.0, ("single", "single", "bunch"), group_variants=("bunch",)),
@@ -602,11 +608,13 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[float, float, float, float])
     return ix * iy
 
 
-def compose_scene(rng: random.Random, key: str, size: tuple[int, int], *, variant: str | None = None, food: bool = True) -> tuple[Image.Image, list[Placed]]:
+def compose_scene(rng: random.Random, key: str, size: tuple[int, int], *, variant: str | None = None, food: bool = True,
+                  also: tuple[str, ...] = ()) -> tuple[Image.Image, list[Placed]]:
     """A picture of ``size`` (upright) whose main object is drawn by ``SHAPES[key]``.
 
-    Returns the picture and every object drawn, the main one last (side dishes and
-    plates first, since the main object is drawn over them).
+    ``also``: shape keys of further whole objects drawn beside it (a picture showing two
+    classes). Returns the picture and every object drawn, the main one last (side dishes,
+    plates and ``also`` first, since the main object is drawn over them).
     """
     w, h = size
     nrng = np.random.default_rng(rng.getrandbits(64))
@@ -648,6 +656,15 @@ def compose_scene(rng: random.Random, key: str, size: tuple[int, int], *, varian
         box = _paste(canvas, layer, best[1], best[2], rng.uniform(-15, 15))
         if box:
             placed.append(Placed(side, sv, box, _cut(box, size), _overlap(box, main_area) > 0, sv in SHAPES[side].group_variants))
+
+    for k, extra in enumerate(also):  # on the side of the picture away from the main object
+        ew = w * rng.uniform(.3, .42)
+        ex = w * (.2 + .06 * k) if cx > w / 2 else w * (.8 - .06 * k)
+        layer, ev = _object_layer(rng, extra, ew)
+        box = _paste(canvas, layer, ex, h * rng.uniform(.3, .7), rng.uniform(-15, 15))
+        if box:
+            placed.append(Placed(extra, ev, box, _cut(box, size), _overlap(box, main_area) > 0,
+                                 ev in SHAPES[extra].group_variants))
 
     layer, v = _object_layer(rng, key, ow, variant)
     box = _paste(canvas, layer, cx, cy, angle)
@@ -863,18 +880,24 @@ _KINDS: dict[str, _Kind] = {
     "/m/0grw1": _Kind("salad"),
     "/m/07030": _Kind("sushi"),
 }
+_DENIABLE = tuple(_KINDS)  # the classes a picture may carry a verified-absent label of
+_KINDS["/m/06pcq"] = _Kind("submarine_sandwich")  # after _DENIABLE: the older pictures' labels stay as they were
 _SHAPE_CLASS = {"coffee_cup": "/m/02p5f1q", "apple": "/m/014j1m", "banana": "/m/09qck",
-                "french_fries": "/m/02y6n", "salad": "/m/0grw1", "plate": "/m/050gv4"}
+                "french_fries": "/m/02y6n", "salad": "/m/0grw1", "plate": "/m/050gv4",
+                "pizza": "/m/0663v", "hamburger": "/m/0cdn1", "sandwich": "/m/0l515", "hot_dog": HOT_DOG,
+                "submarine_sandwich": "/m/06pcq"}
 _HOT_DOG_STYLE = {"chicago": "/m/05ztbl", "michigan": "/m/07bp0z", "coney": "/m/07jl02"}
 
 DRAWABLE = tuple(CLASSES[mid] for mid in _KINDS)
-"""Display names ``images_per_class`` accepts."""
+"""Display names ``images_per_class`` accepts; also "A + B" of two of them (A's picture
+with a B beside it, verified for both)."""
 
 DEFAULT_IMAGES_PER_CLASS: dict[str, int] = {
     "Hot dog": 60,
     "Chicago-style hot dog": 8, "Hot dog bun": 8, "Hot dog stand": 8,
     "Pizza": 25, "Sandwich": 25, "Hamburger": 25, "French fries": 25, "Banana": 25,
     "Doughnut": 25, "Taco": 25, "Cat": 25, "Dog": 25, "Car": 25, "Coffee cup": 25,
+    "Submarine sandwich": 12, "Pizza + Hamburger": 8, "Pizza + Submarine sandwich": 4,
 }
 """Train pictures per class; validation and test get a quarter of that each (at least 1)."""
 
@@ -910,7 +933,7 @@ class MirrorImage:
 
     image_id: str
     split: str
-    display_name: str  # the class it was drawn for
+    display_name: str  # the class it was drawn for ("A + B": A, with a B beside it)
     label_name: str
     labels: tuple[tuple[str, str, int], ...]  # (Source, LabelName, Confidence), human-verified
     boxes: tuple[MirrorBox, ...]
@@ -925,6 +948,7 @@ class MirrorImage:
     author: str
     title: str
     exif_orientation: int | None = None  # EXIF Orientation tag of the Flickr original, if it has one
+    also: tuple[str, ...] = ()  # LabelNames of further classes drawn beside the main one
 
     @property
     def has_cvdf_copy(self) -> bool:
@@ -957,7 +981,8 @@ class MirrorInfo:
         """The picture of ``image_id`` as drawn, upright, at the Flickr original's size
         (twice ``image_size``): what a client should end up with after turning it."""
         im = self.image(image_id)
-        _, picture, _ = _draw(self.seed, image_id, im.label_name, (2 * self.image_size[0], 2 * self.image_size[1]))
+        _, picture, _ = _draw(self.seed, image_id, "+".join((im.label_name, *im.also)),
+                              (2 * self.image_size[0], 2 * self.image_size[1]))
         return picture
 
     def ids(self, split: str | None = None, display_name: str | None = None) -> list[str]:
@@ -1043,7 +1068,7 @@ def _labels(rng: random.Random, mid: str, placed: list[Placed], main_variant: st
         if rng.random() < p_hot_dog:
             negatives.append(HOT_DOG)
     if rng.random() < .5:
-        pool = [m for m in _KINDS if m not in there and m not in HOT_DOG_RELATED and m != HOT_DOG]
+        pool = [m for m in _DENIABLE if m not in there and m not in HOT_DOG_RELATED and m != HOT_DOG]
         negatives += rng.sample(pool, rng.randint(1, 2))
     if not food and mid != "/m/0bm1pg" and "/m/02wbm" not in there and rng.random() < .3:
         negatives.append("/m/02wbm")
@@ -1143,6 +1168,10 @@ def generate_mirror(
     base_url = base_url.rstrip("/")
     wanted = dict(DEFAULT_IMAGES_PER_CLASS if images_per_class is None else images_per_class)
     by_name = {name: mid for mid, name in CLASSES.items() if mid in _KINDS}
+    for combo in [n for n in wanted if " + " in n]:  # "Pizza + Hamburger": LabelNames joined by "+"
+        parts = combo.split(" + ")
+        if all(part in by_name for part in parts):
+            by_name[combo] = "+".join(by_name[part] for part in parts)
     unknown = sorted(set(wanted) - set(by_name))
     if unknown:
         raise ValueError(f"cannot draw {', '.join(map(repr, unknown))}; images_per_class takes {', '.join(DRAWABLE)}")
@@ -1202,6 +1231,7 @@ def _make_image(seed: int, split: str, name: str, mid: str, image_id: str, dead:
                 big: tuple[int, int], size: tuple[int, int], thumb: tuple[int, int]) -> tuple[MirrorImage, dict[str, bytes]]:
     """One picture, what the CSVs say of it, and its files (path under root -> bytes)."""
     rng, picture, placed = _draw(seed, image_id, mid, big)
+    mid, *also = mid.split("+")
     kind = _KINDS[mid]
     main_variant = placed[-1].variant
 
@@ -1241,15 +1271,16 @@ def _make_image(seed: int, split: str, name: str, mid: str, image_id: str, dead:
         labels=tuple((src, m, c) for src, (m, c) in zip(sources, labels)), boxes=tuple(boxes),
         boxable=boxable, dead=dead, rotation=rotation, thumbnail=thumbnail, exif_orientation=exif,
         original_size=len(original), original_md5=base64.b64encode(hashlib.md5(original).digest()).decode("ascii"),
-        landing_url=landing, author_profile_url=profile, author=author, title=title,
+        landing_url=landing, author_profile_url=profile, author=author, title=title, also=tuple(also),
     ), files
 
 
 def _draw(seed: int, image_id: str, mid: str, big: tuple[int, int]) -> tuple[random.Random, Image.Image, list[Placed]]:
     """The upright picture of ``image_id`` and the random stream its other draws continue."""
     rng = random.Random(f"mlkit-mirror:{seed}:{image_id}")
+    mid, *also = mid.split("+")  # "A+B": A's picture with a B beside it
     kind = _KINDS[mid]
-    picture, placed = compose_scene(rng, kind.shape, big, food=kind.food)
+    picture, placed = compose_scene(rng, kind.shape, big, food=kind.food, also=tuple(_KINDS[m].shape for m in also))
     return rng, picture, placed
 
 

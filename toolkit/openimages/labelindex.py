@@ -30,7 +30,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -294,7 +294,33 @@ class LabelIndex:
         rows = self.rows_for(mids)
         if confidence is not None and rows.size:
             rows = rows[self._conf[rows] == np.uint8(round(confidence * 100))]
+        return self._distinct(np.asarray(self._runs[self._run[rows]]))
+
+    def images_with_each(self, groups: Sequence[Iterable[str]], confidence: int | None = 1) -> list[np.ndarray]:
+        """``images_with`` of each group of MIDs, from one pass over the label column (a
+        multi-class build asks for each class and for what "other" must avoid at once).
+        A MID may be in several groups."""
+        groups = [list(g) for g in groups]
+        if len(groups) < 2 or len(groups) > 64:
+            return [self.images_with(g, confidence) for g in groups]
+        dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if np.iinfo(t).bits >= len(groups))
+        lut = np.zeros(max(len(self.labels), 1), dtype=dtype)
+        for k, group in enumerate(groups):
+            for mid in group:
+                if mid in self.code_of:
+                    lut[self.code_of[mid]] |= dtype(1 << k)
+        if self.rows == 0 or not lut.any():
+            return [np.zeros(0, dtype=np.uint64) for _ in groups]
+        tags = lut[self._codes]  # each row's groups, as bits
+        rows = np.flatnonzero(tags)
+        if confidence is not None and rows.size:
+            rows = rows[self._conf[rows] == np.uint8(round(confidence * 100))]
+        tags = tags[rows]
         ids = np.asarray(self._runs[self._run[rows]])
+        return [self._distinct(ids[(tags & dtype(1 << k)) != 0]) for k in range(len(groups))]
+
+    def _distinct(self, ids: np.ndarray) -> np.ndarray:
+        """Sorted distinct ImageIDs of rows taken in row order."""
         if not self.sorted_runs:
             return np.unique(ids)
         # rows ascend, and so do their runs' ImageIDs: drop adjacent repeats

@@ -65,11 +65,11 @@ class ClassTable:
         """Classes whose display name equals ``name``, ignoring case and spacing."""
         return list(self._by_name.get(_norm(name), []))
 
-    def resolve(self, name_or_mid: str) -> OIClass:
+    def resolve(self, name_or_mid: str, option: str = "--positive") -> OIClass:
         """The one class meant by a display name (any case) or a MID.
 
-        Raises MlkitError listing the candidates when the name is ambiguous, or close
-        suggestions when it is unknown.
+        Raises MlkitError listing the candidates when the name is ambiguous (with an example
+        of ``option`` given the MID), or close suggestions when it is unknown.
         """
         text = name_or_mid.strip()
         if not text:
@@ -85,7 +85,7 @@ class ClassTable:
             listing = "\n".join(f"  {c.mid}  {c.name}" for c in found)
             raise MlkitError(
                 f"\"{text}\" names {len(found)} Open Images classes:\n{listing}\n"
-                f"Pass the LabelName (MID) instead, e.g. --positive {found[0].mid}")
+                f"Pass the LabelName (MID) instead, e.g. {option} {found[0].mid}")
         hint = self.suggest(text)
         if hint:
             listing = ", ".join(f"\"{c.name}\"" for c in hint)
