@@ -465,7 +465,12 @@ def _select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: li
     could be either: it is left out as ambiguous, and listed in manifest.csv. That holds
     with --no-descendants too, which only narrows what a class takes: a pizza beside a
     Submarine sandwich is not a clean "pizza" for "Sandwich, Pizza". A descendant that is
-    itself a chosen class (Hamburger beside Sandwich, --no-descendants) belongs to it alone."""
+    itself a chosen class (Hamburger beside Sandwich, --no-descendants) belongs to it alone,
+    and so does an image of it that also carries the ancestor's label: Open Images verifies
+    ancestors of what an image shows (a hamburger is often verified "Sandwich" too), so on
+    such an image "Sandwich" says nothing beyond "Hamburger". It shows a Sandwich other than
+    a hamburger only through another label of the Sandwich family (Submarine sandwich), or
+    when it shows no Hamburger at all."""
     folders = _class_folders(classes, config.other is not None)
     hierarchy = meta.hierarchy
     related = {c.mid: meta.related(c) for c in classes}
@@ -474,9 +479,14 @@ def _select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: li
 
     members: dict[str, list[str]] = {}   # the MIDs whose images a class takes
     family: dict[str, list[str]] = {}    # the MIDs that show it (for ambiguity): its subtree
+    above: dict[str, list[str]] = {}     # family MIDs that are ancestors of a chosen class (implied by it)
+    below: dict[str, list[str]] = {}     # the chosen classes in a class's subtree
     for c, folder in zip(classes, folders):
-        owned = {m for o in classes if o.mid != c.mid and o.mid in subtree(c.mid) for m in subtree(o.mid)}
+        inside = [(o, f) for o, f in zip(classes, folders) if o.mid != c.mid and o.mid in subtree(c.mid)]
+        owned = {m for o, _ in inside for m in subtree(o.mid)}
         fam = [m for m in subtree(c.mid) if m not in owned]
+        above[folder] = [m for m in fam if any(o.mid in subtree(m) for o, _ in inside)]
+        below[folder] = [f for _, f in inside]
         mids = fam if config.descendants else [c.mid]
         if config.include_related:
             extra = [r.cls.mid for r in related[c.mid] if r.cls.mid not in fam]
@@ -500,16 +510,19 @@ def _select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: li
 
     by_split: dict[str, dict[str, np.ndarray]] = {f: {} for f in folders}   # images each class takes
     shown_by: dict[str, dict[str, np.ndarray]] = {f: {} for f in folders}   # images that show each class
+    implied_by: dict[str, dict[str, np.ndarray]] = {f: {} for f in folders}  # ... by a label in above[f]
     pool_by_split: dict[str, np.ndarray] = {}
     excl_by_split: dict[str, np.ndarray] = {}
     for split in config.splits:
         index = meta.label_index(split, config.progress)
-        groups = ([members[f] for f in folders] + [family[f] for f in folders]
-                  + ([excluded] if config.other is not None else []))
+        groups = ([members[f] for f in folders] + [[m for m in family[f] if m not in above[f]] for f in folders]
+                  + [above[f] for f in folders] + ([excluded] if config.other is not None else []))
         found = index.images_with_each(groups, 1)  # one pass over the split's labels
+        n = len(folders)
         for k, folder in enumerate(folders):
             by_split[folder][split] = found[k]
-            shown_by[folder][split] = found[len(folders) + k]
+            shown_by[folder][split] = found[n + k]
+            implied_by[folder][split] = found[2 * n + k]
         if config.other is not None:
             excl_by_split[split] = found[-1]
             pool_by_split[split] = (index.images_with([o.mid for o in other_classes], 1) if other_classes
@@ -521,6 +534,11 @@ def _select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: li
         raise MlkitError(f"no image in the {', '.join(config.splits)} split(s) has a human-verified label of "
                          f"{listing}. " + _widen_hint(config, any(related[c.mid] for c in empty)))
     showing = {f: _union(shown_by[f]) for f in folders}
+    for f in sorted(folders, key=lambda f: len(below[f])):   # a class's chosen descendants first
+        shows_below = _union({g: showing[g] for g in below[f]})
+        # its own (or an intermediate) label shows it where no chosen descendant explains the label
+        showing[f] = np.union1d(showing[f], np.setdiff1d(_union(implied_by[f]), shows_below, assume_unique=True))
+        candidates[f] = np.setdiff1d(candidates[f], shows_below, assume_unique=True)
     _, shows_two = split_ambiguous(showing)
     # ambiguous: an image some class would take that shows two or more of the classes
     ambiguous_ids = np.intersect1d(shows_two, _union({f: candidates[f] for f in folders}), assume_unique=True)
