@@ -348,6 +348,9 @@ def train_cmd(
         "--resume/--no-resume", help="Resume an interrupted run (--resume: insist; --no-resume: start over). "
                                      "Default: resume when an interrupted run with the same settings exists.")]
         = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace an earlier model in OUTPUT/NAME (and the exports and validation.json "
+                            "beside it) when training finishes. Without it such a folder is refused.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Train a MobileNetV2 classifier on a dataset: head first, then optional fine-tuning.
@@ -366,7 +369,7 @@ def train_cmd(
             batch_size=batch_size, learning_rate=learning_rate, fine_tune_learning_rate=fine_tune_learning_rate,
             alpha=alpha, image_size=image_size, weights=weights, dropout=dropout, l2=l2,
             resize_mode=resize.replace("-", "_"), seed=seed, augment=augment, fast=fast, patience=patience,
-            strategy=strategy, resume=resume, progress=not json_out)
+            strategy=strategy, resume=resume, overwrite=overwrite, progress=not json_out)
     except MlkitError as exc:
         _fail(exc)
     _run(lambda log: train(config, log=log), json_out, render_training,

@@ -62,6 +62,7 @@ from .evaluate import EvalResult, score
 from .fsutil import atomic_write_bytes, atomic_write_text, usual_permissions
 from .model import (BACKBONE_LAYER, WeightsChoice, build_classifier, build_head, copy_head, drop_weight_penalties,
                     feature_extractor, load_keras_model, predict_batches, resolve_weights, save_keras, unfreeze_top)
+from .model_folder import check_output, swap_in, write_error
 from .model_spec import KERAS_FILE, LABELS_FILE, ModelCard, ModelSpec, labels_text, library_versions
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -102,6 +103,8 @@ class TrainConfig:
     strategy: "default" | "mirrored" | "multi-worker" (see the module doc).
     resume: None: resume a matching interrupted run if there is one; True: require it;
     False: start over.
+    overwrite: replace an earlier model in ``output_dir/name`` (with its exports); without
+    it such a folder is refused before any work.
     """
 
     dataset_dir: Path
@@ -125,6 +128,7 @@ class TrainConfig:
     patience: int = 3
     strategy: str = "default"
     resume: bool | None = None
+    overwrite: bool = False
     progress: bool = True
 
     @property
@@ -172,6 +176,7 @@ class TrainConfig:
         d["fast"] = self.use_fast_path
         d["epochs"] = self.head_epochs
         d.pop("progress")
+        d.pop("overwrite")
         return d
 
 
@@ -442,6 +447,7 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
         notes.append(weights.note)
     name = config.name or info.name
     out_root = Path(config.output_dir)
+    check_output(out_root / name, config.overwrite)
     fast = config.use_fast_path
     if config.augment and fast:
         notes.append("--fast with --augment: the head trains on unaugmented features; augmentation applies to "
@@ -474,6 +480,7 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
     class_weight = class_weight_dict(info)
     timings: dict[str, float] = {}
     eval_files = test_files or val_files
+    model = None
     try:
         with decode_errors_named(all_paths):
             with strategy.scope():
@@ -512,6 +519,11 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
         files = _write_outputs(out_root / name, final, card, config, info, weights, history, timings, evaluation,
                                resumed_from, notes)
         run.ckpt.remove()
+    except OSError as exc:   # a full or read-only disk under the checkpoint or the model folder
+        error = write_error(out_root / name, exc, model)
+        if error is None:
+            raise
+        raise error from None
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -772,13 +784,7 @@ def _write_outputs(folder: Path, model, card: ModelCard, config: TrainConfig, in
             title=f"misclassified {evaluation.split} images ({len(wrong)} of {evaluation.n})"))
         files = sorted(p.name for p in staging.iterdir())
         usual_permissions(staging)
-        old = None
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-            os.replace(folder, old / folder.name)
-        os.replace(staging, folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_in(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -332,7 +332,10 @@ def _save_atomically(mlmodel, out: Path) -> None:
     tmpdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
     try:
         staged = tmpdir / out.name
-        mlmodel.save(str(staged))
+        try:
+            mlmodel.save(str(staged))
+        except OSError as exc:   # name the file the user asked for, not the staging one
+            raise OSError(exc.errno, exc.strerror, str(out)) from exc
         usual_permissions(staged)
         if staged.is_dir():
             if out.exists():
