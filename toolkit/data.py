@@ -236,12 +236,14 @@ def decode_and_resize(data, spec: ModelSpec):
 
 def image_dataset(paths: Sequence[Path], spec: ModelSpec, *, labels: np.ndarray | None = None,
                   batch_size: int = 32, shuffle: bool = False, seed: int = 0, cache: bool = True,
-                  augment=None):
+                  augment=None, epochs: tuple[int, int] | None = None):
     """A batched tf.data pipeline of float32 images (0..255) [and int labels].
 
     Parallel decode + resize, an in-memory cache of the decoded uint8 images (each epoch
     after the first reads no file), optional reshuffling each epoch, optional augmentation
-    (a Keras layer applied per batch, after the cache), prefetch."""
+    (a Keras layer applied per batch, after the cache), prefetch. With ``shuffle`` and
+    ``epochs=(first, end)`` it holds the batches of those epochs, each epoch's order fixed
+    by ``seed`` and its number (``toolkit.epochs``: a resumed run sees the same batches)."""
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE
@@ -256,9 +258,14 @@ def image_dataset(paths: Sequence[Path], spec: ModelSpec, *, labels: np.ndarray 
                     deterministic=True)
     if cache:
         ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(max(1, len(strings)), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    if shuffle and epochs is not None:   # epochs (first, end): each epoch's order fixed by its number
+        from .epochs import epoch_batches
+
+        ds = epoch_batches(ds, len(strings), batch_size, seed, *epochs)
+    else:
+        if shuffle:
+            ds = ds.shuffle(max(1, len(strings)), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size)
 
     def to_float(x):
         return tf.cast(x, tf.float32)

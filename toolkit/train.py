@@ -57,6 +57,7 @@ import numpy as np
 from . import __version__, plots
 from .data import (DatasetInfo, SplitFiles, augmentation, check_image_files, class_weight_dict,
                    decode_errors_named, image_dataset, load_images, oversample, read_dataset, split_files)
+from .epochs import epoch_batches
 from .errors import MlkitError
 from .evaluate import EvalResult, score
 from .fsutil import atomic_write_bytes, atomic_write_text, usual_permissions
@@ -604,10 +605,15 @@ def _train_head_on_features(run: _Run, strategy, spec: ModelSpec, feats: dict[st
         f_train = f_train[[index[p] for p in train_used.paths]]
     head = _phase_model(run, strategy, "head", lambda: build_head(spec, f_train.shape[1], cfg.l2),
                         cfg.learning_rate)
-    _fit(run, head, "head", cfg.head_epochs,
-         lambda: dict(x=f_train, y=train_used.labels, batch_size=cfg.batch_size,
-                      validation_data=(f_val, val_files.labels), shuffle=True),
-         class_weight, len(train_used), math.ceil(len(train_used) / cfg.batch_size), timings)
+    def data(start: int) -> dict:
+        import tensorflow as tf
+
+        rows = tf.data.Dataset.from_tensor_slices((f_train, np.asarray(train_used.labels, np.int64)))
+        return dict(x=epoch_batches(rows, len(f_train), cfg.batch_size, cfg.seed, start, cfg.head_epochs),
+                    validation_data=(f_val, val_files.labels), validation_batch_size=cfg.batch_size)
+
+    _fit(run, head, "head", cfg.head_epochs, data, class_weight, len(train_used),
+         math.ceil(len(train_used) / cfg.batch_size), timings)
     return head
 
 
@@ -646,8 +652,8 @@ def _fit(run: _Run, model, phase: str, epochs: int, data: Callable[[], dict], cl
         run.say(f"Training {phase.replace('_', '-')}: up to {epochs} epochs"
                 + (f", from epoch {start + 1}" if start else "") + " ...")
         with run.display(phase.replace("_", "-"), (epochs - start) * steps):
-            model.fit(**data(), epochs=epochs, initial_epoch=start, class_weight=class_weight, verbose=0,
-                      callbacks=[keeper, ProgressCb(run.advance)])
+            model.fit(**data(start), epochs=epochs, initial_epoch=start, steps_per_epoch=steps,
+                      class_weight=class_weight, verbose=0, callbacks=[keeper, ProgressCb(run.advance)])
         st["done"] = True
         run.ckpt.commit(run.settings)
     timings[f"{phase}_seconds"] = st["seconds"]
@@ -669,11 +675,15 @@ def _train_end_to_end(run: _Run, strategy, spec: ModelSpec, model, phase: str, t
 
     phase_model = _phase_model(run, strategy, phase, build, cfg.fine_tune_learning_rate if fine else cfg.learning_rate)
     aug = augmentation(cfg.seed) if cfg.augment else None
-    train_ds = image_dataset(train_used.paths, spec, labels=train_used.labels, batch_size=cfg.batch_size,
-                             shuffle=True, seed=cfg.seed, augment=aug)
-    val_ds = image_dataset(val_files.paths, spec, labels=val_files.labels, batch_size=cfg.batch_size)
-    _fit(run, phase_model, phase, cfg.fine_tune_epochs if fine else cfg.head_epochs,
-         lambda: dict(x=train_ds, validation_data=val_ds), class_weight, len(train_used),
+    epochs = cfg.fine_tune_epochs if fine else cfg.head_epochs
+
+    def data(start: int) -> dict:
+        train_ds = image_dataset(train_used.paths, spec, labels=train_used.labels, batch_size=cfg.batch_size,
+                                 shuffle=True, seed=cfg.seed, augment=aug, epochs=(start, epochs))
+        val_ds = image_dataset(val_files.paths, spec, labels=val_files.labels, batch_size=cfg.batch_size)
+        return dict(x=train_ds, validation_data=val_ds)
+
+    _fit(run, phase_model, phase, epochs, data, class_weight, len(train_used),
          math.ceil(len(train_used) / cfg.batch_size), timings)
     return phase_model
 
