@@ -652,7 +652,7 @@ def _fit(run: _Run, model, phase: str, epochs: int, data: Callable[[], dict], cl
         run.say(f"Training {phase.replace('_', '-')}: up to {epochs} epochs"
                 + (f", from epoch {start + 1}" if start else "") + " ...")
         with run.display(phase.replace("_", "-"), (epochs - start) * steps):
-            model.fit(**data(start), epochs=epochs, initial_epoch=start, steps_per_epoch=steps,
+            model.fit(**data(start), epochs=epochs, initial_epoch=start, steps_per_epoch=steps, shuffle=False,
                       class_weight=class_weight, verbose=0, callbacks=[keeper, ProgressCb(run.advance)])
         st["done"] = True
         run.ckpt.commit(run.settings)
