@@ -55,8 +55,8 @@ def _run(call, json_out: bool, render, *, interrupted: str) -> None:
         result = call(None if json_out else lambda m: err.print(m, highlight=False))
     except MlkitError as exc:
         _fail(exc)
-    except KeyboardInterrupt:
-        err.print(interrupted)
+    except KeyboardInterrupt as exc:   # the library may say what was kept (train does)
+        err.print(str(exc) or interrupted, highlight=False)
         raise typer.Exit(130)
     if json_out:
         print(json.dumps(result.to_json(), indent=2))
@@ -373,7 +373,7 @@ def train_cmd(
     except MlkitError as exc:
         _fail(exc)
     _run(lambda log: train(config, log=log), json_out, render_training,
-         interrupted="Interrupted. The last finished epoch is checkpointed; run the same command again to resume.")
+         interrupted="Interrupted. Run the same command again to resume from what was checkpointed.")
 
 
 def render_training(result) -> None:
@@ -452,7 +452,8 @@ def evaluate_cmd(
 @app.command("predict")
 def predict_cmd(
     model: Annotated[Path, typer.Argument(help="A model folder (models/<name>) or a model file in it.")],
-    images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, BMP, GIF).")],
+    images: Annotated[list[Path], typer.Argument(
+        help="Image files (JPEG, PNG, BMP, GIF), or folders: every image in them and their subfolders.")],
     json_out: JsonOpt = False,
 ) -> None:
     """Label and probability for each image."""

@@ -128,14 +128,41 @@ class Prediction:
                 "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()}}
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+NOT_AN_IMAGE = ("mlkit reads JPEG, PNG, BMP and GIF images: give image files in one of those formats (a "
+                "damaged one can be opened and saved again in an image editor)")
+
+
+def image_files(items: Sequence[Path | str]) -> list[Path]:
+    """The image files ``items`` names: a file as given, a folder as every JPEG, PNG, BMP or
+    GIF file in it and in its subfolders (by name, sorted), other files there skipped."""
+    out: list[Path] = []
+    for item in map(Path, items):
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                           and not any(part.startswith(".") for part in p.relative_to(item).parts))
+            if not found:
+                raise MlkitError(f"{item} is a folder with no JPEG, PNG, BMP or GIF images in it (looked in its "
+                                 "subfolders too): give image files, or a folder of them")
+            out.extend(found)
+        elif item.exists():
+            out.append(item)
+        else:
+            raise MlkitError(f"no such image file: {item}")
+    return out
+
+
 def predict(model_path: Path | str, images: Sequence[Path | str], batch_size: int = 32) -> list[Prediction]:
-    """Label and probabilities for each image file, read and resized as in training."""
+    """Label and probabilities for each image file (a folder: each image in it, see
+    ``image_files``), read and resized as in training."""
     from .data import load_images
 
     if not images:
         raise MlkitError("give at least one image file to predict")
     spec = read_model_card(resolve_model_file(model_path)).spec
-    pixels = load_images(images, spec, batch_size=batch_size)  # bad images fail before the model loads
+    images = image_files(images)
+    # bad images fail before the model loads
+    pixels = load_images(images, spec, batch_size=batch_size, advice=NOT_AN_IMAGE)
     runner = open_runner(model_path)
     probs = runner.predict(pixels)
     chosen = decide(probs, spec)

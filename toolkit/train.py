@@ -520,6 +520,10 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
         files = _write_outputs(out_root / name, final, card, config, info, weights, history, timings, evaluation,
                                resumed_from, notes)
         run.ckpt.remove()
+    except KeyboardInterrupt as exc:   # Ctrl-C, or an on_epoch_end hook that stops the run
+        if isinstance(exc, TrainingInterrupted):
+            raise
+        raise TrainingInterrupted(interrupted_message(run.ckpt)) from None
     except OSError as exc:   # a full or read-only disk under the checkpoint or the model folder
         error = write_error(out_root / name, exc, model)
         if error is None:
@@ -529,6 +533,30 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     return TrainResult(out_root / name, name, card, history, timings, evaluation, resumed_from, files, notes)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C (or a hook); the message says truthfully what was kept."""
+
+
+def interrupted_message(ckpt: _Checkpoints) -> str:
+    """What an interrupted run leaves for the next one: read from the checkpoint on disk
+    (what was committed), not from memory."""
+    try:
+        state = json.loads((ckpt.folder / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        state = None
+    if not ckpt.enabled or not state:
+        return ("Interrupted before anything could be kept (no backbone features computed, no epoch finished): "
+                "running the same command again starts from the beginning.")
+    progress = _describe_progress(state)
+    if progress == "features computed":
+        return ("Interrupted before the first epoch finished. The backbone features are kept; run the same "
+                "command again to resume from them.")
+    if progress == "started":
+        return "Interrupted before the first epoch finished: running the same command again starts that epoch over."
+    return (f"Interrupted. Training is checkpointed up to {progress}; the epoch under way was lost. Run the "
+            "same command again to resume from there.")
 
 
 def _describe_progress(state: dict) -> str | None:
