@@ -172,3 +172,37 @@ def test_disk_full_while_writing_the_mlmodel(first, tmpfs, tmp_path):  # noqa: F
     report = export_model(folder, ExportOptions(coreml=True, output=out, samples=4))
     assert report.valid and out.is_file()
     assert json.loads((folder / "validation.json").read_text())["valid"] is True
+
+
+# ------------------------------------------------------------------------------ validation.json
+
+def test_validation_json_paths_are_relative_and_other_folders_do_not_pile_up(first, tmp_path, monkeypatch):
+    """Rows name files relative to the model folder (absolute outside it); validating copies
+    in two other folders one after the other leaves only the latest outside row; the same
+    file validated from another working directory is one row, not two."""
+    import shutil
+
+    from toolkit.export import ExportOptions, export_model
+    from toolkit.validate import validate
+
+    folder = _copy_model(first, tmp_path)
+    (folder / "validation.json").unlink()
+    export_model(folder, ExportOptions(tflite=True, samples=4))
+    doc = json.loads((folder / "validation.json").read_text())
+    assert [r["file"] for r in doc["files"]] == ["hot_dog.tflite"] and doc["keras"]["file"] == "model.keras"
+
+    outside = []
+    for name in ("one", "two"):
+        copy = tmp_path / name / "hot_dog.tflite"
+        copy.parent.mkdir()
+        shutil.copy(folder / "hot_dog.tflite", copy)
+        validate(copy, against=folder / "model.keras", samples=4)
+        outside.append(copy)
+    rows = [r["file"] for r in json.loads((folder / "validation.json").read_text())["files"]]
+    assert rows == ["hot_dog.tflite", str(outside[1].resolve())]
+
+    monkeypatch.chdir(tmp_path)
+    validate(Path("models/hot_dog/hot_dog.tflite"), samples=4)
+    moved = Path(shutil.move(str(folder), str(tmp_path / "moved")))     # the record travels with the folder
+    rows = [r["file"] for r in json.loads((moved / "validation.json").read_text())["files"]]
+    assert rows == ["hot_dog.tflite"]

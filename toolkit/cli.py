@@ -76,8 +76,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                help="Show the version and exit.")] = False) -> None:
-    pass
+                                                help="Show the version and exit.")] = False,
+          verbose: Annotated[bool, typer.Option(
+              "--verbose", help="Also show TensorFlow's, absl's, LiteRT's and libjpeg's own log lines and "
+                                "library warnings (hidden by default; MLKIT_VERBOSE=1 does the same).")] = False,
+          ) -> None:
+    pass  # --verbose is acted on in main(), before TensorFlow can load
 
 
 @app.command("classes")
@@ -663,6 +667,9 @@ def render_demo_summary(result) -> Table:
 
 
 def main() -> None:
+    from .quiet import quiet_unless_verbose
+
+    quiet_unless_verbose(sys.argv[1:])
     try:
         app()
     except MlkitError as exc:  # a library error raised outside a command's own handler
