@@ -49,7 +49,7 @@ def test_piped_commands_show_only_mlkit_output(program, mirror, tmp_path):
                   info.images_base, "--data-dir", tmp_path / "data", "--cache-dir", tmp_path / "cache",
                   "--max-size", "64", cwd=tmp_path)
     assert_clean(built.stderr, "build-dataset")
-    assert "Selected" in built.stderr and "downloaded" in built.stdout
+    assert "Selected" in built.stderr and "downloaded" in built.stdout and "came from Flickr" in built.stdout
 
     trained = mlkit("train", tmp_path / "data" / "hot_dog", "--output", tmp_path / "models", *TINY, cwd=tmp_path)
     assert_clean(trained.stderr, "train")

@@ -30,7 +30,8 @@ def weights_of(folder: Path) -> list[np.ndarray]:
 
 def assert_same_model(a, b) -> None:
     assert [(h["phase"], h["epoch"]) for h in a.history] == [(h["phase"], h["epoch"]) for h in b.history]
-    assert [h["val_loss"] for h in a.history] == pytest.approx([h["val_loss"] for h in b.history], abs=1e-6)
+    # history rows are rounded to 6 decimals: equal values may round one step apart
+    assert [h["val_loss"] for h in a.history] == pytest.approx([h["val_loss"] for h in b.history], abs=2.5e-6)
     assert a.card.training["phases"] == b.card.training["phases"]
     wa, wb = weights_of(a.path), weights_of(b.path)
     assert len(wa) == len(wb)

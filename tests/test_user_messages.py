@@ -141,3 +141,22 @@ def test_ctrl_c_says_truthfully_what_was_kept(small, tmp_path, monkeypatch):
             assert "checkpointed" not in text and not (out / ".hot_dog.checkpoint" / "state.json").exists()
     r = invoke("train", small, "--output", out, *TINY_ARGS)
     assert r.exit_code == 0 and "Computing backbone features" not in r.output, r.output
+
+
+# ------------------------------------------------------------------------------ where images came from
+
+def test_build_summary_says_how_many_images_fell_back_from_the_cvdf_mirror(mirror_config):
+    """The mirror's CVDF copy lacks some images; they come from Flickr (thumbnail or
+    original), manifest.csv says which for each, and the summary counts them (the CVDF
+    source itself answered, so it is not blamed)."""
+    import csv
+
+    from toolkit.dataset import build_dataset
+
+    result = build_dataset(mirror_config(max_size=32))
+    with open(result.path / "manifest.csv", newline="", encoding="utf-8") as f:
+        kinds = [r["source_kind"] for r in csv.DictReader(f) if r["status"] == "ok"]
+    flickr = sum(k in ("thumbnail", "original") for k in kinds)
+    assert 0 < flickr < len(kinds) and set(kinds) <= {"cvdf", "thumbnail", "original"}
+    (note,) = [n for n in result.notes if "came from Flickr" in n]
+    assert note.startswith(f"{flickr} of {len(kinds)} images came from Flickr") and "--image-source" not in note

@@ -65,7 +65,8 @@ def filter_native_stderr() -> None:
         return
     _installed = True
     encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
-    sys.stderr = open(real, "w", buffering=1, encoding=encoding, errors="backslashreplace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(real, "w", buffering=1, encoding=encoding,  # noqa: SIM115 - lives as long as the process
+                      errors="backslashreplace", closefd=False)
 
     def pump() -> None:
         pending = b""

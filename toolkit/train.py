@@ -17,13 +17,16 @@
 
 Class weights and oversampling come from ``dataset.json``. Each phase stops early when
 the validation loss has not improved for ``patience`` epochs, and ends with the weights of
-its best epoch. After every epoch a checkpoint (model with optimizer state, best
-weights, history, cached features) is written atomically under
+its best epoch. After every epoch a checkpoint (model with optimizer state, early-stopping
+state and best weights, history, cached features) is written atomically under
 ``<output>/.<name>.checkpoint/``; running the same command again resumes from it (with
 other settings it is set aside and training starts over; ``resume=True`` insists,
-``resume=False`` starts over). The outputs appear under ``<output>/<name>/`` only when
-complete: model.keras, labels.txt, model.json, training.json and the PNG plots are
-written to a staging folder that then replaces the old one.
+``resume=False`` starts over). Each epoch's batch order depends only on the seed and the
+epoch's number (``toolkit.epochs``), so a resumed run ends with the weights of an
+uninterrupted one. The outputs appear under ``<output>/<name>/`` only when complete:
+model.keras, labels.txt, model.json, training.json and the PNG plots are written to a
+staging folder that is then exchanged with the old one in one step; an existing model
+folder is replaced only with ``overwrite`` (``toolkit.model_folder``).
 
 Scaling out uses TensorFlow's own engine, ``tf.distribute``: ``strategy="mirrored"``
 trains on every local GPU (synchronous data parallelism; ``batch_size`` is the global
@@ -422,8 +425,9 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
 
     ``log`` receives progress messages; ``on_epoch_end(phase, epoch, row)`` is called after
     each epoch's checkpoint is written (an exception it raises stops training there, e.g.
-    KeyboardInterrupt; running again resumes). Raises MlkitError on bad input before
-    anything is written."""
+    KeyboardInterrupt; running again resumes). A KeyboardInterrupt leaves as
+    ``TrainingInterrupted``, whose message says what was kept. Raises MlkitError on bad
+    input before anything is written, and for a full or read-only disk."""
     t_start = time.perf_counter()
     say = log or (lambda _m: None)
     config.validate()
@@ -633,6 +637,7 @@ def _train_head_on_features(run: _Run, strategy, spec: ModelSpec, feats: dict[st
         f_train = f_train[[index[p] for p in train_used.paths]]
     head = _phase_model(run, strategy, "head", lambda: build_head(spec, f_train.shape[1], cfg.l2),
                         cfg.learning_rate)
+
     def data(start: int) -> dict:
         import tensorflow as tf
 
@@ -666,7 +671,7 @@ def _phase_model(run: _Run, strategy, phase: str, build: Callable[[], Any], lear
         return model
 
 
-def _fit(run: _Run, model, phase: str, epochs: int, data: Callable[[], dict], class_weight, n_images: int,
+def _fit(run: _Run, model, phase: str, epochs: int, data: Callable[[int], dict], class_weight, n_images: int,
          steps: int, timings: dict) -> None:
     EpochKeeper, ProgressCb = _keras_callbacks()
     keeper = EpochKeeper(phase, run, run.config.patience, epochs)
