@@ -180,7 +180,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(small, tmp_path):
     assert [(p, e) for p, e, _ in seen] == [("head", 1), ("head", 2), ("head", 3)]
     assert not checkpoint.exists() and (tmp_path / "hot_dog" / "model.keras").is_file()
     with pytest.raises(MlkitError, match="no interrupted run"):
-        train(tiny(small, tmp_path, resume=True))
+        train(tiny(small, tmp_path, resume=True, overwrite=True))   # (without --overwrite: the model is refused)
 
 
 def test_fine_tuning_resumes_under_a_mirrored_strategy(small, tmp_path):

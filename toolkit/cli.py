@@ -55,8 +55,8 @@ def _run(call, json_out: bool, render, *, interrupted: str) -> None:
         result = call(None if json_out else lambda m: err.print(m, highlight=False))
     except MlkitError as exc:
         _fail(exc)
-    except KeyboardInterrupt:
-        err.print(interrupted)
+    except KeyboardInterrupt as exc:   # the library may say what was kept (train does)
+        err.print(str(exc) or interrupted, highlight=False)
         raise typer.Exit(130)
     if json_out:
         print(json.dumps(result.to_json(), indent=2))
@@ -81,8 +81,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                help="Show the version and exit.")] = False) -> None:
-    pass
+                                                help="Show the version and exit.")] = False,
+          verbose: Annotated[bool, typer.Option(
+              "--verbose", help="Also show TensorFlow's, absl's, LiteRT's and libjpeg's own log lines and "
+                                "library warnings (hidden by default; MLKIT_VERBOSE=1 does the same).")] = False,
+          ) -> None:
+    pass  # --verbose is acted on in main(), before TensorFlow can load
 
 
 @app.command("classes")
@@ -380,6 +384,9 @@ def train_cmd(
              "(seeded by --seed, the same every run; recorded in model.json).")] = 0.1,
     test: Annotated[float, typer.Option(
         help="A folder without dataset.json: the fraction of each class's images held out for testing.")] = 0.1,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace an earlier model in OUTPUT/NAME (and the exports and validation.json "
+                            "beside it) when training finishes. Without it such a folder is refused.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Train a MobileNetV2 classifier on a dataset: head first, then optional fine-tuning.
@@ -398,11 +405,11 @@ def train_cmd(
             batch_size=batch_size, learning_rate=learning_rate, fine_tune_learning_rate=fine_tune_learning_rate,
             alpha=alpha, image_size=image_size, weights=weights, dropout=dropout, l2=l2,
             resize_mode=resize.replace("-", "_"), seed=seed, augment=augment, fast=fast, patience=patience,
-            strategy=strategy, resume=resume, progress=not json_out, val=val, test=test)
+            strategy=strategy, resume=resume, overwrite=overwrite, progress=not json_out, val=val, test=test)
     except MlkitError as exc:
         _fail(exc)
     _run(lambda log: train(config, log=log), json_out, render_training,
-         interrupted="Interrupted. The last finished epoch is checkpointed; run the same command again to resume.")
+         interrupted="Interrupted. Run the same command again to resume from what was checkpointed.")
 
 
 def render_training(result) -> None:
@@ -496,7 +503,8 @@ def _print_auc(ev) -> None:
 @app.command("predict")
 def predict_cmd(
     model: Annotated[Path, typer.Argument(help="A model folder (models/<name>) or a model file in it.")],
-    images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, BMP, GIF).")],
+    images: Annotated[list[Path], typer.Argument(
+        help="Image files (JPEG, PNG, BMP, GIF), or folders: every image in them and their subfolders.")],
     top_k: Annotated[Optional[int], typer.Option(
         "--top-k", help="Also list the K most probable labels. Default: 3 for a model of more than two classes, "
                         "none for two.")] = None,
@@ -714,6 +722,9 @@ def render_demo_summary(result) -> Table:
 
 
 def main() -> None:
+    from .quiet import quiet_unless_verbose
+
+    quiet_unless_verbose(sys.argv[1:])
     try:
         app()
     except MlkitError as exc:  # a library error raised outside a command's own handler

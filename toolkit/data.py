@@ -185,9 +185,14 @@ def class_weight_dict(info: DatasetInfo) -> dict[int, float] | None:
     return None if all(abs(w - 1.0) < 1e-9 for w in weights.values()) else weights
 
 
-def check_image_files(paths: Sequence[Path]) -> None:
+DATASET_ADVICE = ("Delete or replace them (rerunning `mlkit build-dataset` fetches missing images again), then run "
+                  "this command again")
+
+
+def check_image_files(paths: Sequence[Path], advice: str = DATASET_ADVICE) -> None:
     """Fail fast, naming the files, on anything that is not an image file (an empty
-    file, HTML saved as .jpg ...). Reads only the first bytes of each file."""
+    file, HTML saved as .jpg ...). Reads only the first bytes of each file. ``advice``:
+    what the message tells the user to do (by default: a dataset's images)."""
     bad: list[str] = []
     for p in paths:
         try:
@@ -201,13 +206,12 @@ def check_image_files(paths: Sequence[Path]) -> None:
         elif not any(head.startswith(m) for m, _ in _MAGIC):
             bad.append(f"{p} (not a JPEG, PNG, BMP or GIF file)")
     if bad:
-        raise _unreadable_error(bad)
+        raise _unreadable_error(bad, advice)
 
 
-def _unreadable_error(bad: Sequence[str]) -> MlkitError:
+def _unreadable_error(bad: Sequence[str], advice: str = DATASET_ADVICE) -> MlkitError:
     shown = "\n  ".join(bad[:10]) + (f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else "")
-    return MlkitError(f"{len(bad)} image(s) cannot be read:\n  {shown}\nDelete or replace them (rerunning "
-                      "`mlkit build-dataset` fetches missing images again), then run this command again")
+    return MlkitError(f"{len(bad)} image(s) cannot be read:\n  {shown}\n{advice}")
 
 
 def find_undecodable(paths: Sequence[Path]) -> list[str]:
@@ -231,7 +235,7 @@ def _first_line(text: str) -> str:
 
 
 @contextmanager
-def decode_errors_named(paths: Sequence[Path]) -> Iterator[None]:
+def decode_errors_named(paths: Sequence[Path], advice: str = DATASET_ADVICE) -> Iterator[None]:
     """Turn a decoding failure deep in a tf.data pipeline into an MlkitError that names the
     file(s), found by decoding each image again (only on failure: no cost otherwise)."""
     import tensorflow as tf
@@ -241,7 +245,7 @@ def decode_errors_named(paths: Sequence[Path]) -> Iterator[None]:
     except tf.errors.OpError:
         bad = find_undecodable(paths)
         if bad:
-            raise _unreadable_error(bad) from None
+            raise _unreadable_error(bad, advice) from None
         raise
 
 
@@ -265,12 +269,14 @@ def decode_and_resize(data, spec: ModelSpec):
 
 def image_dataset(paths: Sequence[Path], spec: ModelSpec, *, labels: np.ndarray | None = None,
                   batch_size: int = 32, shuffle: bool = False, seed: int = 0, cache: bool = True,
-                  augment=None):
+                  augment=None, epochs: tuple[int, int] | None = None):
     """A batched tf.data pipeline of float32 images (0..255) [and int labels].
 
     Parallel decode + resize, an in-memory cache of the decoded uint8 images (each epoch
     after the first reads no file), optional reshuffling each epoch, optional augmentation
-    (a Keras layer applied per batch, after the cache), prefetch."""
+    (a Keras layer applied per batch, after the cache), prefetch. With ``shuffle`` and
+    ``epochs=(first, end)`` it holds the batches of those epochs, each epoch's order fixed
+    by ``seed`` and its number (``toolkit.epochs``: a resumed run sees the same batches)."""
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE
@@ -285,9 +291,14 @@ def image_dataset(paths: Sequence[Path], spec: ModelSpec, *, labels: np.ndarray 
                     deterministic=True)
     if cache:
         ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(max(1, len(strings)), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    if shuffle and epochs is not None:   # epochs (first, end): each epoch's order fixed by its number
+        from .epochs import epoch_batches
+
+        ds = epoch_batches(ds, len(strings), batch_size, seed, *epochs)
+    else:
+        if shuffle:
+            ds = ds.shuffle(max(1, len(strings)), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size)
 
     def to_float(x):
         return tf.cast(x, tf.float32)
@@ -316,15 +327,17 @@ def augmentation(seed: int = 0):
     ], name="augmentation")
 
 
-def load_images(paths: Sequence[Path | str], spec: ModelSpec, batch_size: int = 32) -> np.ndarray:
+def load_images(paths: Sequence[Path | str], spec: ModelSpec, batch_size: int = 32,
+                advice: str = DATASET_ADVICE) -> np.ndarray:
     """Images as the model's input: float32 (n, size, size, 3), whole values 0..255.
-    MlkitError naming any file that is missing or cannot be decoded."""
+    MlkitError naming any file that is missing or cannot be decoded (``advice``: what it
+    tells the user to do)."""
     paths = [Path(p) for p in paths]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise MlkitError(f"no such image file: {', '.join(missing[:10])}")
-    check_image_files(paths)
+    check_image_files(paths, advice)
     ds = image_dataset(paths, spec, batch_size=batch_size, cache=False)
-    with decode_errors_named(paths):
+    with decode_errors_named(paths, advice):
         batches = [b.numpy() for b in ds]
     return np.concatenate(batches) if batches else np.zeros((0, *spec.input_shape), np.float32)

@@ -44,7 +44,9 @@ def demo_train_config(dataset_dir: Path, output_dir: Path, progress: bool = True
     from .model_spec import ModelSpec
     from .train import TrainConfig
 
-    base = dict(dataset_dir=dataset_dir, output_dir=output_dir, batch_size=32, seed=0, progress=progress)
+    # the demo's workdir is its own: a rerun replaces the model it made before
+    base = dict(dataset_dir=dataset_dir, output_dir=output_dir, batch_size=32, seed=0, progress=progress,
+                overwrite=True)
     try:
         resolve_weights("imagenet", ModelSpec(labels=["a", "b"], alpha=1.0, image_size=128), download=False)
     except MlkitError:

@@ -286,4 +286,17 @@ def load_keras_model(path: Path | str, compile: bool = False):
     try:
         return keras.saving.load_model(path, compile=compile)
     except Exception as exc:  # noqa: BLE001 - zip / config / weights errors all mean "not a usable model"
-        raise MlkitError(f"cannot load {path} as a Keras model: {exc}") from None
+        raise MlkitError(damaged_model_message(path, exc)) from None
+
+
+def damaged_model_message(path: Path, exc: Exception) -> str:
+    """What to say about a ``.keras`` file that exists but cannot be loaded: Keras calls a
+    truncated or non-zip file "File not found", which sends the user looking in the wrong place."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        why = "not a complete .keras file: it is truncated or not a Keras model at all"
+    else:
+        why = f"its contents are damaged ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})"
+    return (f"{path} exists but cannot be loaded: {why}. Restore it from a copy, or train the model again "
+            "(`mlkit train ... --overwrite`) and export it again")

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .data import IMAGE_SUFFIXES
 from .errors import MlkitError
 from .model_spec import KERAS_FILE, ModelCard, ModelSpec, read_model_card
 
@@ -141,6 +142,29 @@ class Prediction:
         return out
 
 
+NOT_AN_IMAGE = ("mlkit reads JPEG, PNG, BMP and GIF images: give image files in one of those formats (a "
+                "damaged one can be opened and saved again in an image editor)")
+
+
+def image_files(items: Sequence[Path | str]) -> list[Path]:
+    """The image files ``items`` names: a file as given, a folder as every JPEG, PNG, BMP or
+    GIF file in it and in its subfolders (by name, sorted), other files there skipped."""
+    out: list[Path] = []
+    for item in map(Path, items):
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                           and not any(part.startswith(".") for part in p.relative_to(item).parts))
+            if not found:
+                raise MlkitError(f"{item} is a folder with no JPEG, PNG, BMP or GIF images in it (looked in its "
+                                 "subfolders too): give image files, or a folder of them")
+            out.extend(found)
+        elif item.exists():
+            out.append(item)
+        else:
+            raise MlkitError(f"no such image file: {item}")
+    return out
+
+
 def default_top_k(n_classes: int) -> int:
     """``--top-k`` by default: 3 for a model of more than two classes (at most its classes), none for two."""
     return 0 if n_classes <= 2 else min(3, n_classes)
@@ -148,8 +172,9 @@ def default_top_k(n_classes: int) -> int:
 
 def predict(model_path: Path | str, images: Sequence[Path | str], batch_size: int = 32,
             top_k: int | None = None) -> list[Prediction]:
-    """Label and probabilities for each image file, read and resized as in training.
-    ``top_k``: also rank the k most probable labels (None: ``default_top_k``)."""
+    """Label and probabilities for each image file (a folder: each image in it, see
+    ``image_files``), read and resized as in training. ``top_k``: also rank the k most
+    probable labels (None: ``default_top_k``)."""
     from .data import load_images
 
     if not images:
@@ -161,7 +186,9 @@ def predict(model_path: Path | str, images: Sequence[Path | str], batch_size: in
     if top_k < 0:
         raise MlkitError(f"--top-k must be 0 or more, got {top_k}")
     top_k = min(top_k, n)
-    pixels = load_images(images, spec, batch_size=batch_size)  # bad images fail before the model loads
+    images = image_files(images)
+    # bad images fail before the model loads
+    pixels = load_images(images, spec, batch_size=batch_size, advice=NOT_AN_IMAGE)
     runner = open_runner(model_path)
     probs = runner.predict(pixels)
     chosen = decide(probs, spec)

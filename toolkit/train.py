@@ -17,13 +17,16 @@
 
 Class weights and oversampling come from ``dataset.json``. Each phase stops early when
 the validation loss has not improved for ``patience`` epochs, and ends with the weights of
-its best epoch. After every epoch a checkpoint (model with optimizer state, best
-weights, history, cached features) is written atomically under
+its best epoch. After every epoch a checkpoint (model with optimizer state, early-stopping
+state and best weights, history, cached features) is written atomically under
 ``<output>/.<name>.checkpoint/``; running the same command again resumes from it (with
 other settings it is set aside and training starts over; ``resume=True`` insists,
-``resume=False`` starts over). The outputs appear under ``<output>/<name>/`` only when
-complete: model.keras, labels.txt, model.json, training.json and the PNG plots are
-written to a staging folder that then replaces the old one.
+``resume=False`` starts over). Each epoch's batch order depends only on the seed and the
+epoch's number (``toolkit.epochs``), so a resumed run ends with the weights of an
+uninterrupted one. The outputs appear under ``<output>/<name>/`` only when complete:
+model.keras, labels.txt, model.json, training.json and the PNG plots are written to a
+staging folder that is then exchanged with the old one in one step; an existing model
+folder is replaced only with ``overwrite`` (``toolkit.model_folder``).
 
 Scaling out uses TensorFlow's own engine, ``tf.distribute``: ``strategy="mirrored"``
 trains on every local GPU (synchronous data parallelism; ``batch_size`` is the global
@@ -57,12 +60,14 @@ import numpy as np
 from . import __version__, plots
 from .data import (DatasetInfo, SplitFiles, augmentation, check_image_files, class_weight_dict,
                    decode_errors_named, image_dataset, load_images, oversample, read_dataset, split_files)
+from .epochs import epoch_batches
 from .errors import MlkitError
 from .evaluate import EvalResult, score
 from .folder import FolderSplit
 from .fsutil import atomic_write_bytes, atomic_write_text, usual_permissions
 from .model import (BACKBONE_LAYER, WeightsChoice, build_classifier, build_head, copy_head, drop_weight_penalties,
                     feature_extractor, load_keras_model, predict_batches, resolve_weights, save_keras, unfreeze_top)
+from .model_folder import check_output, swap_in, write_error
 from .model_spec import KERAS_FILE, LABELS_FILE, ModelCard, ModelSpec, labels_text, library_versions
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -105,6 +110,8 @@ class TrainConfig:
     strategy: "default" | "mirrored" | "multi-worker" (see the module doc).
     resume: None: resume a matching interrupted run if there is one; True: require it;
     False: start over.
+    overwrite: replace an earlier model in ``output_dir/name`` (with its exports); without
+    it such a folder is refused before any work.
     """
 
     dataset_dir: Path
@@ -128,6 +135,7 @@ class TrainConfig:
     patience: int = 3
     strategy: str = "default"
     resume: bool | None = None
+    overwrite: bool = False
     progress: bool = True
     val: float = 0.1     # a plain folder (no dataset.json): fractions of each class held out
     test: float = 0.1
@@ -177,6 +185,7 @@ class TrainConfig:
         d["fast"] = self.use_fast_path
         d["epochs"] = self.head_epochs
         d.pop("progress")
+        d.pop("overwrite")
         return d
 
 
@@ -421,8 +430,9 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
 
     ``log`` receives progress messages; ``on_epoch_end(phase, epoch, row)`` is called after
     each epoch's checkpoint is written (an exception it raises stops training there, e.g.
-    KeyboardInterrupt; running again resumes). Raises MlkitError on bad input before
-    anything is written."""
+    KeyboardInterrupt; running again resumes). A KeyboardInterrupt leaves as
+    ``TrainingInterrupted``, whose message says what was kept. Raises MlkitError on bad
+    input before anything is written, and for a full or read-only disk."""
     t_start = time.perf_counter()
     say = log or (lambda _m: None)
     config.validate()
@@ -448,6 +458,7 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
         notes.append(weights.note)
     name = config.name or info.name
     out_root = Path(config.output_dir)
+    check_output(out_root / name, config.overwrite)
     fast = config.use_fast_path
     if config.augment and fast:
         notes.append("--fast with --augment: the head trains on unaugmented features; augmentation applies to "
@@ -480,6 +491,7 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
     class_weight = class_weight_dict(info)
     timings: dict[str, float] = {}
     eval_files = test_files or val_files
+    model = None
     try:
         with decode_errors_named(all_paths):
             with strategy.scope():
@@ -518,10 +530,43 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
         files = _write_outputs(out_root / name, final, card, config, info, weights, history, timings, evaluation,
                                resumed_from, notes)
         run.ckpt.remove()
+    except KeyboardInterrupt as exc:   # Ctrl-C, or an on_epoch_end hook that stops the run
+        if isinstance(exc, TrainingInterrupted):
+            raise
+        raise TrainingInterrupted(interrupted_message(run.ckpt)) from None
+    except OSError as exc:   # a full or read-only disk under the checkpoint or the model folder
+        error = write_error(out_root / name, exc, model)
+        if error is None:
+            raise
+        raise error from None
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     return TrainResult(out_root / name, name, card, history, timings, evaluation, resumed_from, files, notes)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C (or a hook); the message says truthfully what was kept."""
+
+
+def interrupted_message(ckpt: _Checkpoints) -> str:
+    """What an interrupted run leaves for the next one: read from the checkpoint on disk
+    (what was committed), not from memory."""
+    try:
+        state = json.loads((ckpt.folder / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        state = None
+    if not ckpt.enabled or not state:
+        return ("Interrupted before anything could be kept (no backbone features computed, no epoch finished): "
+                "running the same command again starts from the beginning.")
+    progress = _describe_progress(state)
+    if progress == "features computed":
+        return ("Interrupted before the first epoch finished. The backbone features are kept; run the same "
+                "command again to resume from them.")
+    if progress == "started":
+        return "Interrupted before the first epoch finished: running the same command again starts that epoch over."
+    return (f"Interrupted. Training is checkpointed up to {progress}; the epoch under way was lost. Run the "
+            "same command again to resume from there.")
 
 
 def _describe_progress(state: dict) -> str | None:
@@ -600,10 +645,16 @@ def _train_head_on_features(run: _Run, strategy, spec: ModelSpec, feats: dict[st
         f_train = f_train[[index[p] for p in train_used.paths]]
     head = _phase_model(run, strategy, "head", lambda: build_head(spec, f_train.shape[1], cfg.l2),
                         cfg.learning_rate)
-    _fit(run, head, "head", cfg.head_epochs,
-         lambda: dict(x=f_train, y=train_used.labels, batch_size=cfg.batch_size,
-                      validation_data=(f_val, val_files.labels), shuffle=True),
-         class_weight, len(train_used), math.ceil(len(train_used) / cfg.batch_size), timings)
+
+    def data(start: int) -> dict:
+        import tensorflow as tf
+
+        rows = tf.data.Dataset.from_tensor_slices((f_train, np.asarray(train_used.labels, np.int64)))
+        return dict(x=epoch_batches(rows, len(f_train), cfg.batch_size, cfg.seed, start, cfg.head_epochs),
+                    validation_data=(f_val, val_files.labels), validation_batch_size=cfg.batch_size)
+
+    _fit(run, head, "head", cfg.head_epochs, data, class_weight, len(train_used),
+         math.ceil(len(train_used) / cfg.batch_size), timings)
     return head
 
 
@@ -628,7 +679,7 @@ def _phase_model(run: _Run, strategy, phase: str, build: Callable[[], Any], lear
         return model
 
 
-def _fit(run: _Run, model, phase: str, epochs: int, data: Callable[[], dict], class_weight, n_images: int,
+def _fit(run: _Run, model, phase: str, epochs: int, data: Callable[[int], dict], class_weight, n_images: int,
          steps: int, timings: dict) -> None:
     EpochKeeper, ProgressCb = _keras_callbacks()
     keeper = EpochKeeper(phase, run, run.config.patience, epochs)
@@ -642,8 +693,8 @@ def _fit(run: _Run, model, phase: str, epochs: int, data: Callable[[], dict], cl
         run.say(f"Training {phase.replace('_', '-')}: up to {epochs} epochs"
                 + (f", from epoch {start + 1}" if start else "") + " ...")
         with run.display(phase.replace("_", "-"), (epochs - start) * steps):
-            model.fit(**data(), epochs=epochs, initial_epoch=start, class_weight=class_weight, verbose=0,
-                      callbacks=[keeper, ProgressCb(run.advance)])
+            model.fit(**data(start), epochs=epochs, initial_epoch=start, steps_per_epoch=steps, shuffle=False,
+                      class_weight=class_weight, verbose=0, callbacks=[keeper, ProgressCb(run.advance)])
         st["done"] = True
         run.ckpt.commit(run.settings)
     timings[f"{phase}_seconds"] = st["seconds"]
@@ -665,11 +716,15 @@ def _train_end_to_end(run: _Run, strategy, spec: ModelSpec, model, phase: str, t
 
     phase_model = _phase_model(run, strategy, phase, build, cfg.fine_tune_learning_rate if fine else cfg.learning_rate)
     aug = augmentation(cfg.seed) if cfg.augment else None
-    train_ds = image_dataset(train_used.paths, spec, labels=train_used.labels, batch_size=cfg.batch_size,
-                             shuffle=True, seed=cfg.seed, augment=aug)
-    val_ds = image_dataset(val_files.paths, spec, labels=val_files.labels, batch_size=cfg.batch_size)
-    _fit(run, phase_model, phase, cfg.fine_tune_epochs if fine else cfg.head_epochs,
-         lambda: dict(x=train_ds, validation_data=val_ds), class_weight, len(train_used),
+    epochs = cfg.fine_tune_epochs if fine else cfg.head_epochs
+
+    def data(start: int) -> dict:
+        train_ds = image_dataset(train_used.paths, spec, labels=train_used.labels, batch_size=cfg.batch_size,
+                                 shuffle=True, seed=cfg.seed, augment=aug, epochs=(start, epochs))
+        val_ds = image_dataset(val_files.paths, spec, labels=val_files.labels, batch_size=cfg.batch_size)
+        return dict(x=train_ds, validation_data=val_ds)
+
+    _fit(run, phase_model, phase, epochs, data, class_weight, len(train_used),
          math.ceil(len(train_used) / cfg.batch_size), timings)
     return phase_model
 
@@ -780,13 +835,7 @@ def _write_outputs(folder: Path, model, card: ModelCard, config: TrainConfig, in
             title=f"misclassified {evaluation.split} images ({len(wrong)} of {evaluation.n})"))
         files = sorted(p.name for p in staging.iterdir())
         usual_permissions(staging)
-        old = None
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-            os.replace(folder, old / folder.name)
-        os.replace(staging, folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_in(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

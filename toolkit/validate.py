@@ -299,22 +299,55 @@ def validate(model_file: Path | str, *, against: Path | str | None = None, data_
 
 
 def write_validation_json(folder: Path, report: ValidationReport) -> Path:
-    """Merge ``report`` into ``folder/validation.json`` (one entry per file, newest wins)."""
-    out = Path(folder) / VALIDATION_JSON
+    """Merge ``report`` into ``folder/validation.json``: one row per exported file, the
+    newest winning. Paths are stored relative to ``folder`` (absolute for a file outside it),
+    so the record survives moving the folder. Rows of files inside ``folder`` that still
+    exist are kept; rows of files elsewhere (``--output``) only from this report, so
+    exporting to other folders does not pile up rows of files that may be long gone."""
+    folder = Path(folder)
+    out = folder / VALIDATION_JSON
     doc = report.to_json()
+    doc["keras"]["file"] = _stored_path(Path(doc["keras"]["file"]), folder)
+    for row in doc["files"]:
+        row["file"] = _stored_path(Path(row["file"]), folder)
     try:
         old = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
     except (OSError, ValueError):
         old = {}
-    def key(r: dict) -> str:
-        return str(Path(r.get("file", "")).resolve())
-
-    mine = {key(r) for r in doc["files"]}
-    kept = [r for r in old.get("files", []) if key(r) not in mine]
+    mine = {r["file"] for r in doc["files"]}
+    kept = []
+    for r in old.get("files", []) if isinstance(old, dict) else []:
+        where = _row_path(str(r.get("file", "")), folder)
+        if where is None or not _inside(where, folder) or not where.exists():
+            continue                     # another folder's file, or one that is gone
+        r["file"] = _stored_path(where, folder)
+        if r["file"] not in mine:
+            kept.append(r)
     doc["files"] = kept + doc["files"]
     doc["valid"] = all(r.get("valid") for r in doc["files"])
     atomic_write_text(out, json.dumps(doc, indent=2) + "\n")
     return out
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _stored_path(path: Path, folder: Path) -> str:
+    """``path`` as validation.json stores it: relative to ``folder``, else absolute."""
+    full = path.resolve()
+    return full.relative_to(folder.resolve()).as_posix() if _inside(full, folder) else str(full)
+
+
+def _row_path(text: str, folder: Path) -> Path | None:
+    """The file a stored row names: relative to ``folder``; an older validation.json may hold
+    absolute paths or paths relative to where export ran."""
+    if not text:
+        return None
+    p = Path(text)
+    if p.is_absolute():
+        return p
+    return folder / p if (folder / p).exists() or not p.exists() else p.resolve()
 
 
 def render_table(report: ValidationReport):

@@ -13,11 +13,13 @@ Modules: ``coreml`` (the ``.mlmodel`` / ``.mlpackage`` and the names the iOS app
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MlkitError
+from ..fsutil import check_writable
 from .coreml import PRECISIONS
 
 # --precision picks TFLite's quantization unless --quantize says otherwise.
@@ -101,7 +103,7 @@ def export_model(model: Path | str, options: ExportOptions | None = None,
     """Export ``models/<name>/`` (or its model.keras) to Core ML and/or TFLite, then validate
     every file written against the Keras model on the dataset's test images."""
     from .. import validate as val
-    from .coreml import check_model_name, default_model_name, export_coreml, find_keras_model
+    from .coreml import check_model_name, default_model_name, find_keras_model
 
     options = options or ExportOptions()
     say = log or (lambda _m: None)
@@ -113,6 +115,11 @@ def export_model(model: Path | str, options: ExportOptions | None = None,
     name = check_model_name(options.name or default_model_name(card))
     coreml_out, tflite_out = _targets(options, keras_path.parent, name, card)
     quantize = options.quantize or TFLITE_QUANTIZE_FOR[options.precision]
+    what = "--output" if options.output else "the model folder"
+    for target in {t.parent for t in (coreml_out, tflite_out) if t is not None}:
+        check_writable(target, what)                 # before minutes of conversion
+    if options.validate:
+        check_writable(keras_path.parent, "the model folder (validation.json)")
 
     # Read the images first: a missing dataset fails before minutes of conversion.
     images = val.validation_images(card, options.data_dir, options.samples) if options.validate else None
@@ -120,6 +127,37 @@ def export_model(model: Path | str, options: ExportOptions | None = None,
 
     keras = KerasRunner(keras_path, card)   # loaded once: both converters and the reference use it
     report = ExportReport(model_dir=keras_path.parent)
+    with _write_errors(keras.model):
+        _convert_all(report, keras_path, card, keras, options, name, coreml_out, tflite_out, quantize, say)
+        if options.validate:
+            say(f"Validating against Keras on {images.source} ...")
+            reference = val.run_reference(keras_path, card, images, runner=keras)
+            precision_of = {coreml_out: options.precision, tflite_out: quantize}
+            rows = [val.compare(e.path, card, images, reference, precision_of.get(Path(e.path)))
+                    for e in report.exports]
+            report.validation = val.ValidationReport(reference, images, rows)
+            report.validation_json = val.write_validation_json(keras_path.parent, report.validation)
+    return report
+
+
+@contextmanager
+def _write_errors(keras_model) -> Iterator[None]:
+    """A full or read-only disk while writing a file: an MlkitError with the path (and the
+    space needed), not a traceback; the writers leave nothing half-written."""
+    from ..model_folder import write_error
+
+    try:
+        yield
+    except OSError as exc:
+        error = write_error(Path(exc.filename or "."), exc, keras_model)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _convert_all(report, keras_path, card, keras, options, name, coreml_out, tflite_out, quantize, say) -> None:
+    from .coreml import export_coreml
+
     if coreml_out is not None:
         report.exports.append(export_coreml(keras_path, coreml_out, name=name, fmt=options.coreml_format,
                                             precision=options.precision, log=say, keras_model=keras.model))
@@ -132,15 +170,6 @@ def export_model(model: Path | str, options: ExportOptions | None = None,
         report.exports.append(export_tflite(keras_path, card, tflite_out, quantize=quantize,
                                             calibration=calibration, keras_model=keras.model))
         say(f"Wrote {tflite_out}")
-    if options.validate:
-        say(f"Validating against Keras on {images.source} ...")
-        reference = val.run_reference(keras_path, card, images, runner=keras)
-        precision_of = {coreml_out: options.precision, tflite_out: quantize}
-        rows = [val.compare(e.path, card, images, reference, precision_of.get(Path(e.path)))
-                for e in report.exports]
-        report.validation = val.ValidationReport(reference, images, rows)
-        report.validation_json = val.write_validation_json(keras_path.parent, report.validation)
-    return report
 
 
 def calibration_images(card, data_dir: Path | None = None, limit: int = CALIBRATION_IMAGES):

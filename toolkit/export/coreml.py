@@ -360,14 +360,17 @@ def _describe(mlmodel, card: ModelCard, name: str, fmt: str, precision: str, ker
 def _save_atomically(mlmodel, out: Path) -> None:
     """Save beside ``out`` under a temporary name, then put it in place (fsutil): an existing
     file or package is replaced only once the new one is complete."""
-    if mlmodel.is_package:
-        with atomic_folder(out, suffix=out.suffix) as staging:
-            mlmodel.save(str(staging))
-    else:
-        if out.is_dir():
-            shutil.rmtree(out)
-        with atomic_path(out, suffix=out.suffix) as staged:
-            mlmodel.save(str(staged))
+    try:
+        if mlmodel.is_package:
+            with atomic_folder(out, suffix=out.suffix) as staging:
+                mlmodel.save(str(staging))
+        else:
+            if out.is_dir():
+                shutil.rmtree(out)
+            with atomic_path(out, suffix=out.suffix) as staged:
+                mlmodel.save(str(staged))
+    except OSError as exc:   # name the file the user asked for, not the staging one
+        raise OSError(exc.errno, exc.strerror, str(out)) from exc
 
 
 def _first_line(exc) -> str:

@@ -672,7 +672,8 @@ def _progress_bar(enabled: bool, label: str) -> Iterator[_Bar]:
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=(console := Console(stderr=True)),
+        disable=not console.is_terminal,   # piped or in CI: no bar (rich would leave blank lines)
         transient=True,
     )
     with progress:

@@ -582,11 +582,14 @@ class _ScanProgress:
         self._lock = threading.Lock()
         self._progress = None
         if enabled and total > (8 << 20):
+            from rich.console import Console
             from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
                                        TimeRemainingColumn, TransferSpeedColumn)
 
+            console = Console(stderr=True)
             self._progress = Progress(TextColumn(f"indexing {name}"), BarColumn(), DownloadColumn(),
-                                      TransferSpeedColumn(), TimeRemainingColumn(), transient=True)
+                                      TransferSpeedColumn(), TimeRemainingColumn(), transient=True,
+                                      console=console, disable=not console.is_terminal)  # piped: no bar
             self._task = self._progress.add_task("scan", total=total)
 
     def __enter__(self):
