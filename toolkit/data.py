@@ -26,11 +26,9 @@ import numpy as np
 
 from .errors import MlkitError
 from .folder import FolderData, FolderSplit, is_plain_folder, read_folder
-from .manifest import SPLITS
+from .manifest import DATASET_JSON, IMAGE_SUFFIXES, SPLITS
 from .model_spec import ModelSpec
 
-DATASET_JSON = "dataset.json"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 _MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"BM", "BMP"), (b"GIF87a", "GIF"),
           (b"GIF89a", "GIF"))
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MlkitError
+from .manifest import DATASET_JSON, IMAGE_SUFFIXES
 
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 # Files that only a build of `mlkit build-dataset` leaves: such a folder without dataset.json
@@ -70,15 +71,11 @@ class FolderSplit:
 
 
 def _image_suffixes() -> tuple[str, ...]:
-    from .data import IMAGE_SUFFIXES
-
     return IMAGE_SUFFIXES
 
 
 def is_plain_folder(root: Path) -> bool:
     """A folder with no dataset.json that is not an unfinished mlkit build."""
-    from .data import DATASET_JSON
-
     return root.is_dir() and not (root / DATASET_JSON).exists() and \
         not any((root / m).exists() for m in BUILD_MARKERS)
 

@@ -62,6 +62,9 @@ def read_manifest(path: Path) -> list[ManifestRow]:
 
 SPLITS = ("train", "val", "test")
 """The splits of an mlkit dataset folder, in order (Open Images' own are ``layout.SPLITS``)."""
+DATASET_JSON = "dataset.json"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+"""The image files a dataset folder (ours or a user's plain folder) may hold, by suffix."""
 DATASET_FILES = ("manifest.csv", "ATTRIBUTION.md", "dataset.json", "preview.png")
 
 

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .data import IMAGE_SUFFIXES
+from .manifest import IMAGE_SUFFIXES
 from .errors import MlkitError
 from .model_spec import KERAS_FILE, ModelCard, ModelSpec, read_model_card
 
