@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from toolkit.download import DownloadJob, DownloadOptions, ImageSource, download_images  # noqa: E402
+from toolkit.dataset.download import DownloadJob, DownloadOptions, ImageSource, download_images  # noqa: E402
 from toolkit.mirror.server import FaultPlan, MirrorServer  # noqa: E402
 
 SPEEDUP_TARGET = 15.0

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_export.py [--model DIR] [--samples N] [--json]
 
 Model: MobileNetV2 1.0 at 224 px with the real ImageNet weights of ``../shared/data/keras``,
-trained by ``toolkit.train`` on the seeded split of ``../shared/data/seefood/train`` that
+trained by ``toolkit.training.train`` on the seeded split of ``../shared/data/seefood/train`` that
 ``bench_train.py`` uses (or ``--model``: a folder written by ``mlkit train`` whose dataset
 is on this machine). Skipped (exit status 0, with a message) where the shared data is absent.
 
@@ -50,7 +50,7 @@ INT8_TFLITE_MAX_BYTES = 3_000_000
 
 
 def train_model(work: Path, seed: int) -> Path:
-    from toolkit.train import TrainConfig, train
+    from toolkit.training.train import TrainConfig, train
 
     folder = make_dataset_folder(work, seed)
     t0 = time.perf_counter()
@@ -62,7 +62,7 @@ def train_model(work: Path, seed: int) -> Path:
 
 
 def run(model_dir: Path, samples: int | None, out_dir: Path) -> dict:
-    from toolkit import validate as val
+    from toolkit.export import validate as val
     from toolkit.export import calibration_images
     from toolkit.export.coreml import export_coreml, find_keras_model
     from toolkit.export.tflite import export_tflite

@@ -127,7 +127,7 @@ def run_baseline(csv: Path) -> dict:
 
 def run_mlkit(csv: Path, cache: Path) -> dict:
     from toolkit.openimages.labelindex import open_label_index
-    from toolkit.selection import sample_excluding
+    from toolkit.dataset.selection import sample_excluding
 
     t0 = time.perf_counter()
     with TreePeak() as peak:
@@ -152,7 +152,7 @@ def three_classes(index) -> dict[str, list[str]]:
 
 def run_mlkit_multi(csv: Path, cache: Path) -> dict:
     from toolkit.openimages.labelindex import open_label_index
-    from toolkit.selection import sample, sample_excluding, split_ambiguous
+    from toolkit.dataset.selection import sample, sample_excluding, split_ambiguous
 
     t0 = time.perf_counter()
     with TreePeak() as peak:
@@ -175,7 +175,7 @@ def _lookup_ids(csv: Path, cache: Path) -> list[str]:
     import numpy as np
 
     from toolkit.openimages.labelindex import ids_to_hex, open_label_index
-    from toolkit.selection import sample_excluding
+    from toolkit.dataset.selection import sample_excluding
 
     index = open_label_index(csv, cache, progress=False)
     pos = index.images_with([POSITIVE], 1)

@@ -15,7 +15,7 @@ Two runs, one after the other, each in a fresh Python process (same start-up cos
    GlobalAveragePooling2D -> Dropout(0.2) -> Dense(softmax); Adam(1e-3); ``fit`` for
    ``--epochs`` epochs (default 10, the tutorials' number), every image through the frozen
    backbone every epoch; no caching.
-2. mlkit: ``toolkit.train.train`` with its defaults (fast path: backbone features computed
+2. mlkit: ``toolkit.training.train.train`` with its defaults (fast path: backbone features computed
    once, the head trained on them; early stopping on the validation loss; images squashed
    to the input size; an L2 penalty on the classifier's kernel; 30 head epochs unless
    ``--epochs`` is given), the same split, seed and input size; wall time of the whole
@@ -132,7 +132,7 @@ def run_tutorial(folder: Path, epochs: int | None, size: int, seed: int) -> dict
 
 def run_mlkit(folder: Path, epochs: int | None, size: int, seed: int, out: Path) -> dict:
     """``train`` as ``mlkit train`` runs it, MobileNetV2 1.0 at ``size`` px."""
-    from toolkit.train import TrainConfig, train
+    from toolkit.training.train import TrainConfig, train
 
     t0 = time.perf_counter()
     result = train(TrainConfig(dataset_dir=folder, output_dir=out, alpha=1.0, image_size=size, weights="imagenet",
@@ -148,7 +148,7 @@ def run_mlkit(folder: Path, epochs: int | None, size: int, seed: int, out: Path)
 
 
 def _scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    from toolkit import metrics
+    from toolkit.training import metrics
 
     cm = metrics.confusion_matrix(y_true, y_pred, len(CLASSES))
     per = metrics.per_class_scores(cm, CLASSES)

@@ -33,7 +33,7 @@ def mirror(tmp_path_factory):
 @pytest.fixture
 def mirror_config(mirror, tmp_path):
     """A DatasetConfig factory pointed at the mirror, writing under tmp_path."""
-    from toolkit.dataset import DatasetConfig
+    from toolkit.dataset.build import DatasetConfig
 
     server, info = mirror
     server.set_faults(None)
@@ -59,7 +59,7 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def mirror_dataset(mirror, tmp_path_factory) -> Path:
     """The mirror's 'Hot dog' dataset (128 px), built once per session, for tests that only read it."""
-    from toolkit.dataset import DatasetConfig, build_dataset
+    from toolkit.dataset.build import DatasetConfig, build_dataset
 
     server, info = mirror
     server.set_faults(None)

@@ -18,7 +18,7 @@ tf = pytest.importorskip("tensorflow")
 ct = pytest.importorskip("coremltools")
 keras = pytest.importorskip("keras")
 
-from toolkit.coreml_eval import UnsupportedOpError, load, supported  # noqa: E402
+from toolkit.runtimes.coreml_eval import UnsupportedOpError, load, supported  # noqa: E402
 from toolkit.errors import MlkitError  # noqa: E402
 
 LABELS = ["hot_dog", "not_hot_dog"]
@@ -242,7 +242,7 @@ def test_mobilenet_int8_program_equals_float_program_with_decoded_weights(mobile
 @pytest.mark.slow
 def test_mobilenet_int8_neuralnetwork_equals_float_one_with_decoded_weights(mobilenet, tmp_path):
     from coremltools.proto import Model_pb2
-    from toolkit.coreml_eval.weights import nn_weights
+    from toolkit.runtimes.coreml_eval.weights import nn_weights
 
     _, files, x, _ = mobilenet
     fp32, int8 = Model_pb2.Model(), Model_pb2.Model()
@@ -291,7 +291,7 @@ def test_int8_weights_decode_to_within_half_a_step_of_the_fp32_weights(mobilenet
 def test_neuralnetwork_int8_weights_decode_to_within_half_a_step(mobilenet):
     """Each quantized convolution of the .mlmodel, decoded, against the fp32 file's."""
     from coremltools.proto import Model_pb2
-    from toolkit.coreml_eval.weights import nn_weights
+    from toolkit.runtimes.coreml_eval.weights import nn_weights
 
     _, files, _, _ = mobilenet
     specs = []

@@ -8,8 +8,8 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from toolkit.coreml_eval import ops  # noqa: E402
-from toolkit.coreml_eval.weights import BlobFile, nn_weights, unpack_bits  # noqa: E402
+from toolkit.runtimes.coreml_eval import ops  # noqa: E402
+from toolkit.runtimes.coreml_eval.weights import BlobFile, nn_weights, unpack_bits  # noqa: E402
 
 RNG = np.random.default_rng(1234)
 ATOL = 1e-5

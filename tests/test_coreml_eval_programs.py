@@ -18,7 +18,7 @@ from coremltools.converters.mil.mil import types  # noqa: E402
 from coremltools.models import datatypes  # noqa: E402
 from coremltools.models.neural_network import NeuralNetworkBuilder  # noqa: E402
 
-from toolkit.coreml_eval import load  # noqa: E402
+from toolkit.runtimes.coreml_eval import load  # noqa: E402
 
 RNG = np.random.default_rng(7)
 ATOL = 1e-5

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageFile
 
-import toolkit.download as download_module
-from toolkit.download import (
+import toolkit.dataset.download as download_module
+from toolkit.dataset.download import (
     DownloadJob,
     DownloadOptions,
     DownloadReport,
@@ -635,7 +635,7 @@ def test_ctrl_c_mid_run_then_rerun_gives_the_uninterrupted_result(srv, root, tmp
 _KILLED_RUN = """
 import json, sys
 from pathlib import Path
-from toolkit.download import DownloadJob, DownloadOptions, ImageSource, download_images
+from toolkit.dataset.download import DownloadJob, DownloadOptions, ImageSource, download_images
 spec = json.loads(Path(sys.argv[1]).read_text())
 jobs = [DownloadJob(k, Path(d), (ImageSource(u, "cvdf"),), rotation=r) for k, d, u, r in spec["jobs"]]
 download_images(jobs, DownloadOptions(workers=2, progress=False, max_size=spec["max_size"]))

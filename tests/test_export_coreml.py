@@ -28,8 +28,8 @@ from toolkit.export.coreml import (  # noqa: E402
     INPUT_NAME, LABEL_OUTPUT, PROBS_OUTPUT, SPEC_VERSION, check_model_name, default_model_name, export_coreml,
     minimum_os,
 )
-from toolkit.model_spec import ModelCard, ModelSpec, labels_text  # noqa: E402
-from toolkit.validate import TOLERANCES, Reference, ValidationImages, compare, tolerance_for  # noqa: E402
+from toolkit.training.spec import ModelCard, ModelSpec, labels_text  # noqa: E402
+from toolkit.export.validate import TOLERANCES, Reference, ValidationImages, compare, tolerance_for  # noqa: E402
 
 logging.getLogger("coremltools").setLevel(logging.ERROR)
 LABELS = ["hot_dog", "not_hot_dog"]
@@ -45,8 +45,8 @@ def condition(model, x: np.ndarray, seed: int = 0) -> None:
     statistics measured on ``x``; then the head is spread over ``x``. The backbone is called
     directly in training mode (and unfrozen meanwhile), because the classifier always runs it
     in inference mode."""
-    from toolkit.model import BACKBONE_LAYER
-    from toolkit.model_spec import NORM_OFFSET, NORM_SCALE
+    from toolkit.training.model import BACKBONE_LAYER
+    from toolkit.training.spec import NORM_OFFSET, NORM_SCALE
 
     rng = np.random.default_rng(seed)
     backbone = model.get_layer(BACKBONE_LAYER)
@@ -77,8 +77,8 @@ def spread_head(model, x: np.ndarray, rng) -> None:
 
 
 def make_model_dir(folder: Path, dataset: Path, model=None, spec: ModelSpec | None = None) -> Path:
-    from toolkit.data import load_images, read_dataset, split_files
-    from toolkit.model import build_classifier, save_keras
+    from toolkit.training.data import load_images, read_dataset, split_files
+    from toolkit.training.model import build_classifier, save_keras
 
     spec = spec or ModelSpec(labels=LABELS, alpha=0.35, image_size=96)
     if model is None:
@@ -179,8 +179,8 @@ def test_export_matches_keras_and_writes_validation_json(exported, model_dir, mi
     assert row["samples"] == doc["samples"] > 0 and row["size_bytes"] == exported.stat().st_size
     assert row["latency_ms"] > 0 and doc["keras"]["accuracy"] is not None
     # the spread head makes the comparison meaningful: probabilities differ between images
-    from toolkit.data import load_images
-    from toolkit.predict import open_runner
+    from toolkit.training.data import load_images
+    from toolkit.runtimes.predict import open_runner
 
     pixels = load_images(sorted((mirror_dataset / "test").rglob("*.jpg"))[:8], ModelSpec(labels=LABELS, image_size=96))
     probs = open_runner(exported).predict(pixels)
@@ -188,7 +188,7 @@ def test_export_matches_keras_and_writes_validation_json(exported, model_dir, mi
 
 
 def test_predict_runs_the_exported_file(exported, model_dir, mirror_dataset):
-    from toolkit.predict import predict
+    from toolkit.runtimes.predict import predict
 
     images = sorted((mirror_dataset / "test").rglob("*.jpg"))[:4]
     by_keras = predict(model_dir, images)
@@ -268,13 +268,13 @@ def test_tolerances_and_accuracy_drop():
 def test_compare_flags_an_accuracy_drop(exported, model_dir, mirror_dataset):
     """int8: agreement can be high while accuracy drops; a Keras reference that is right more
     often than the file by over one point makes the row INVALID."""
-    from toolkit.data import load_images, read_dataset, split_files
-    from toolkit.model_spec import read_model_card
+    from toolkit.training.data import load_images, read_dataset, split_files
+    from toolkit.training.spec import read_model_card
 
     card = read_model_card(model_dir)
     files = split_files(read_dataset(mirror_dataset), "test")
     pixels = load_images(files.paths, card.spec)
-    from toolkit.predict import open_runner
+    from toolkit.runtimes.predict import open_runner
 
     probs = open_runner(exported).predict(pixels)
     predicted = probs.argmax(1)

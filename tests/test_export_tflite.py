@@ -18,7 +18,7 @@ from toolkit.errors import MlkitError
 from toolkit.export import tflite as tflite_mod
 from toolkit.export import tflite_metadata as md
 from toolkit.export.tflite import QUANTIZE_MODES, TFLiteExport, export_tflite
-from toolkit.model_spec import ModelCard, ModelSpec, labels_text
+from toolkit.training.spec import ModelCard, ModelSpec, labels_text
 
 LABELS = ["hot_dog", "not_hot_dog"]
 DATASET_HASH = "3f2a9c0d1e4b5a6978cdef0123456789"
@@ -52,7 +52,7 @@ def model_dir(tmp_path_factory) -> Path:
     """models/<name>/ as train writes it: model.keras, model.json, labels.txt."""
     import keras
 
-    from toolkit.model import build_classifier, save_keras
+    from toolkit.training.model import build_classifier, save_keras
 
     keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("models") / "hot_dog"
@@ -67,7 +67,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def card(model_dir) -> ModelCard:
-    from toolkit.model_spec import read_model_card
+    from toolkit.training.spec import read_model_card
 
     return read_model_card(model_dir)
 
@@ -97,7 +97,7 @@ def eval_images() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def keras_probs(model_dir, card, eval_images) -> np.ndarray:
-    from toolkit.predict import KerasRunner
+    from toolkit.runtimes.predict import KerasRunner
 
     return KerasRunner(model_dir / "model.keras", card).predict(eval_images)
 
@@ -122,7 +122,7 @@ def exports(model_dir, card, calibration, export_dir) -> dict[str, TFLiteExport]
 
 # --------------------------------------------------------------------------- numbers
 def _compare(exports, card, eval_images, keras_probs, mode):
-    from toolkit.export.tflite_runtime import TFLiteRunner
+    from toolkit.runtimes.litert import TFLiteRunner
 
     probs = TFLiteRunner(exports[mode].path, card).predict(eval_images)
     assert probs.shape == keras_probs.shape and probs.dtype == np.float32
@@ -160,7 +160,7 @@ def test_quantized_modes_track_keras(exports, card, eval_images, keras_probs, mo
 
 
 def test_int8_takes_and_gives_uint8_with_pixel_scale(exports, card):
-    from toolkit.export.tflite_runtime import TFLiteRunner
+    from toolkit.runtimes.litert import TFLiteRunner
 
     e = exports["int8"]
     assert (e.input_dtype, e.output_dtype) == ("uint8", "uint8")
@@ -202,7 +202,7 @@ def test_sizes_shrink_with_quantization(exports):
 
 
 def test_runner_batches_equal_single_images(exports, card, eval_images):
-    from toolkit.export.tflite_runtime import TFLiteRunner
+    from toolkit.runtimes.litert import TFLiteRunner
 
     for mode in ("none", "int8"):
         batched = TFLiteRunner(exports[mode].path, card, batch_size=32).predict(eval_images[:5])
@@ -261,7 +261,7 @@ def test_fp16_stores_only_large_kernels_as_float16(exports):
     from ai_edge_litert.interpreter import Interpreter
 
     from toolkit.export.tflite_fp16 import MIN_ELEMENTS
-    from toolkit.validate import tflite_precision
+    from toolkit.export.validate import tflite_precision
 
     path = exports["fp16"].path
     g = Graph(path.read_bytes())
@@ -417,9 +417,9 @@ def test_labels_txt_written_beside_the_model(exports, export_dir):
 
 
 def test_predict_on_a_tflite_file(exports, card, export_dir, tmp_path):
-    from toolkit.data import load_images
-    from toolkit.export.tflite_runtime import TFLiteRunner
-    from toolkit.predict import open_runner, predict
+    from toolkit.training.data import load_images
+    from toolkit.runtimes.litert import TFLiteRunner
+    from toolkit.runtimes.predict import open_runner, predict
 
     photos = []
     for i, img in enumerate(synthetic_images(3, seed=3, size=120)):
@@ -464,8 +464,8 @@ def test_bad_arguments_raise_and_write_nothing(model_dir, card, tmp_path, calibr
 
 
 def test_runner_refuses_wrong_files(exports, tmp_path, model_dir):
-    from toolkit.export.tflite_runtime import TFLiteRunner
-    from toolkit.predict import open_runner
+    from toolkit.runtimes.litert import TFLiteRunner
+    from toolkit.runtimes.predict import open_runner
 
     shutil.copy(model_dir / "model.json", tmp_path / "model.json")
     (tmp_path / "junk.tflite").write_bytes(b"x" * 64)
@@ -487,7 +487,7 @@ def plain_flatbuffer(exports) -> bytes:
 
 @pytest.fixture(scope="module")
 def keras_model(model_dir):
-    from toolkit.model import load_keras_model
+    from toolkit.training.model import load_keras_model
 
     return load_keras_model(model_dir / "model.keras")
 
@@ -496,9 +496,9 @@ def keras_model(model_dir):
 def mocked_conversion(keras_model, monkeypatch, plain_flatbuffer):
     """export_tflite with its slow parts replaced: the Keras model loaded once, the
     conversion returning real converted bytes. Everything after it runs for real."""
-    import toolkit.model
+    import toolkit.training.model
 
-    monkeypatch.setattr(toolkit.model, "load_keras_model", lambda *_a, **_k: keras_model)
+    monkeypatch.setattr(toolkit.training.model, "load_keras_model", lambda *_a, **_k: keras_model)
     monkeypatch.setattr(tflite_mod, "convert", lambda *_a, **_k: plain_flatbuffer)
 
 

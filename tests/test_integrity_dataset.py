@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from toolkit.dataset import JOURNAL, NEXT_SUFFIX, build_dataset
+from toolkit.dataset.build import JOURNAL, NEXT_SUFFIX, build_dataset
 from toolkit.errors import MlkitError
-from toolkit.manifest import verify_dataset
+from toolkit.dataset.manifest import verify_dataset
 from toolkit.mirror import HOT_DOG, Fault, FaultPlan
 from toolkit.openimages import layout
 from toolkit.openimages.fetch import metadata_source

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 import test_ios_demo as demo
-from toolkit.model_spec import RESIZE_MODES, ModelCard, ModelSpec, labels_text
+from toolkit.training.spec import RESIZE_MODES, ModelCard, ModelSpec, labels_text
 
 LABELS = ["hot_dog", "not_hot_dog"]
 IMAGE_SIZE = 96
@@ -37,7 +37,7 @@ MODEL_INFO_SWIFT = KIT_SOURCES / "ModelInfo.swift"
 CLASSIFIER_SWIFT = demo.APP_DIR / "PhotoClassifier.swift"
 # The metadata keys without which the app refuses the model (ModelInfo(metadata:)).
 REQUIRED_KEYS = {"labels", "positive_label", "threshold", "resize_mode"}
-# toolkit.model_spec.RESIZE_MODES -> Vision's VNImageCropAndScaleOption
+# toolkit.training.spec.RESIZE_MODES -> Vision's VNImageCropAndScaleOption
 VISION_OPTION = {"squash": "scaleFill", "center_crop": "centerCrop"}
 FIXTURE = KIT_TESTS / "Resources" / "exported_model.json"
 UPDATE_FIXTURE = "MLKIT_UPDATE_IOS_FIXTURE"
@@ -104,7 +104,7 @@ def test_the_app_checks_the_model_with_the_contract_code():
 
 def test_resize_modes_agree_and_map_to_vision(swift):
     assert set(swift.resize_modes.values()) == set(RESIZE_MODES), \
-        "toolkit.model_spec.RESIZE_MODES and Swift's ResizeMode must list the same modes"
+        "toolkit.training.spec.RESIZE_MODES and Swift's ResizeMode must list the same modes"
     kit = MODEL_INFO_SWIFT.read_text()
     crop_cases = demo.enum_cases(MODEL_INFO_SWIFT, "CropAndScale")
     assert set(crop_cases) == set(VISION_OPTION.values()), "CropAndScale names Vision's options"
@@ -137,7 +137,7 @@ def exported(tmp_path_factory, swift):
     from typer.testing import CliRunner
 
     from toolkit.cli import app
-    from toolkit.model import build_classifier, save_keras
+    from toolkit.training.model import build_classifier, save_keras
 
     keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("models") / "hot_dog"

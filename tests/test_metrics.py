@@ -1,11 +1,11 @@
-"""toolkit.metrics against hand-computed cases (and scikit-learn where it happens to be installed)."""
+"""toolkit.training.metrics against hand-computed cases (and scikit-learn where it happens to be installed)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from toolkit import metrics
+from toolkit.training import metrics
 
 
 def test_confusion_matrix_rows_are_true_classes():

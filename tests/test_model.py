@@ -1,5 +1,5 @@
-"""The model (toolkit.model), its spec (toolkit.model_spec) and how images become its input
-(toolkit.data): layer names, preprocessing inside the model, BatchNorm in inference mode,
+"""The model (toolkit.training.model), its spec (toolkit.training.spec) and how images become its input
+(toolkit.training.data): layer names, preprocessing inside the model, BatchNorm in inference mode,
 weights (including the real ImageNet weights from ../shared/data/keras, offline)."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import pytest
 from PIL import Image
 
 from conftest import shared_path
-from toolkit import model as model_mod
-from toolkit.data import check_image_files, load_images
+from toolkit.training import model as model_mod
+from toolkit.training.data import check_image_files, load_images
 from toolkit.errors import MlkitError
-from toolkit.model import (BACKBONE_LAYER, build_classifier, build_head, copy_head, drop_weight_penalties,
+from toolkit.training.model import (BACKBONE_LAYER, build_classifier, build_head, copy_head, drop_weight_penalties,
                            feature_extractor, load_keras_model, resolve_weights, save_keras, unfreeze_top)
-from toolkit.model_spec import NORM_OFFSET, NORM_SCALE, ModelCard, ModelSpec
+from toolkit.training.spec import NORM_OFFSET, NORM_SCALE, ModelCard, ModelSpec
 
 TINY = dict(alpha=0.35, image_size=96)
 HOTDOG_IMAGENET_CLASS = 934

@@ -16,9 +16,9 @@ import pytest
 
 from test_integrity_dataset import tmpfs  # noqa: F401 - the real tmpfs fixture
 from test_train import TINY_ARGS, dataset, invoke, small, tiny  # noqa: F401 - fixtures
-from toolkit import model_folder
+from toolkit.training import model_folder
 from toolkit.errors import MlkitError
-from toolkit.train import train
+from toolkit.training.train import train
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -27,7 +27,7 @@ def digest(folder: Path) -> dict[str, str]:
 
 
 def weights_of(folder: Path) -> list[np.ndarray]:
-    from toolkit.model import load_keras_model
+    from toolkit.training.model import load_keras_model
 
     return load_keras_model(folder / "model.keras").get_weights()
 
@@ -183,7 +183,7 @@ def test_validation_json_paths_are_relative_and_other_folders_do_not_pile_up(fir
     import shutil
 
     from toolkit.export import ExportOptions, export_model
-    from toolkit.validate import validate
+    from toolkit.export.validate import validate
 
     folder = _copy_model(first, tmp_path)
     (folder / "validation.json").unlink()

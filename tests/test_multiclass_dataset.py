@@ -26,10 +26,10 @@ import pytest
 from typer.testing import CliRunner
 
 from toolkit.cli import app
-from toolkit.data import read_dataset, split_files
-from toolkit.dataset import JOURNAL, DatasetConfig, DatasetResult, build_dataset
+from toolkit.training.data import read_dataset, split_files
+from toolkit.dataset.build import JOURNAL, DatasetConfig, DatasetResult, build_dataset
 from toolkit.errors import MlkitError
-from toolkit.manifest import content_hash, read_manifest, verify_dataset
+from toolkit.dataset.manifest import content_hash, read_manifest, verify_dataset
 from toolkit.mirror import CLASSES, MOUSE_MIDS, FaultPlan
 from toolkit.mirror.generate import ancestors
 

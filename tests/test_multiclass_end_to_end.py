@@ -42,9 +42,9 @@ def dataset(mirror, tmp_path_factory) -> Path:
 def model(dataset, tmp_path_factory) -> Path:
     keras = pytest.importorskip("keras")
     from test_export_coreml import condition
-    from toolkit.data import load_images
-    from toolkit.model import build_classifier, save_keras
-    from toolkit.model_spec import ModelSpec
+    from toolkit.training.data import load_images
+    from toolkit.training.model import build_classifier, save_keras
+    from toolkit.training.spec import ModelSpec
 
     spec = ModelSpec(labels=["a", "b"], alpha=0.35, image_size=96)   # only its backbone is used
     keras.utils.set_random_seed(0)

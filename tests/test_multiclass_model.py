@@ -23,10 +23,10 @@ from typer.testing import CliRunner
 
 from conftest import shared_path
 from toolkit.cli import app
-from toolkit.data import read_dataset, split_files
+from toolkit.training.data import read_dataset, split_files
 from toolkit.errors import MlkitError
-from toolkit.folder import FolderSplit, assign_splits, class_order, read_folder
-from toolkit.model_spec import ModelCard, ModelSpec
+from toolkit.dataset.folder import FolderSplit, assign_splits, class_order, read_folder
+from toolkit.training.spec import ModelCard, ModelSpec
 
 CLASSES = ["hamburger", "pizza", "sandwich"]
 PER_CLASS = 15
@@ -61,8 +61,8 @@ def backbone(folder, tmp_path_factory) -> Path:
     """A conditioned random MobileNetV2 0.35 / 96 px saved as an mlkit model.keras, for --weights."""
     keras = pytest.importorskip("keras")
     from test_export_coreml import condition
-    from toolkit.data import load_images
-    from toolkit.model import build_classifier, save_keras
+    from toolkit.training.data import load_images
+    from toolkit.training.model import build_classifier, save_keras
 
     spec = ModelSpec(labels=["a", "b"], alpha=0.35, image_size=96)   # only its backbone is used
     keras.utils.set_random_seed(0)
@@ -331,8 +331,8 @@ def test_the_three_class_swift_fixture_is_a_fresh_export(tmp_path):
 
     import test_ios_demo_contract as contract
     from toolkit.fsutil import atomic_write_text
-    from toolkit.model import build_classifier, save_keras
-    from toolkit.model_spec import labels_text
+    from toolkit.training.model import build_classifier, save_keras
+    from toolkit.training.spec import labels_text
 
     fixture = contract.FIXTURE.with_name("exported_model_3class.json")
     keras.utils.set_random_seed(0)
@@ -360,7 +360,7 @@ def test_the_confusion_matrix_plot_scales_to_twenty_classes():
     from PIL import Image
     import io
 
-    from toolkit import plots
+    from toolkit.training import plots
 
     sizes = {}
     for n in (2, 3, 20):
@@ -375,7 +375,7 @@ def test_the_confusion_matrix_plot_scales_to_twenty_classes():
 # ------------------------------------------------------------------------------ metrics
 
 def test_one_vs_rest_auc_and_averages_by_hand():
-    from toolkit import metrics
+    from toolkit.training import metrics
 
     y = np.array([0, 0, 1, 1, 2, 2])
     p = np.array([[.8, .1, .1], [.3, .4, .3], [.2, .7, .1], [.5, .3, .2], [.1, .2, .7], [.3, .3, .4]])

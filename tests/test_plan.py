@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from toolkit.cli import app
-from toolkit.dataset import build_dataset
+from toolkit.dataset.build import build_dataset
 from toolkit.errors import MlkitError
 from toolkit.openimages import layout
 from toolkit.openimages.fetch import fetch, head, metadata_source

@@ -1,4 +1,4 @@
-"""toolkit.predict: the decision rule, the runner registry (one runner per model format)
+"""toolkit.runtimes.predict: the decision rule, the runner registry (one runner per model format)
 and its errors, on a tiny untrained model saved by hand (no dataset needed)."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from toolkit import predict as predict_mod
+from toolkit.runtimes import predict as predict_mod
 from toolkit.errors import MlkitError
-from toolkit.model_spec import ModelCard, ModelSpec, labels_text
-from toolkit.predict import Prediction, decide, open_runner, predict, register_runner, resolve_model_file
+from toolkit.training.spec import ModelCard, ModelSpec, labels_text
+from toolkit.runtimes.predict import Prediction, decide, open_runner, predict, register_runner, resolve_model_file
 
 LABELS = ["hot_dog", "not_hot_dog"]
 
@@ -24,7 +24,7 @@ def model_dir(tmp_path_factory) -> Path:
     """models/<name>/ as train writes it: model.keras, model.json, labels.txt."""
     import keras
 
-    from toolkit.model import build_classifier, save_keras
+    from toolkit.training.model import build_classifier, save_keras
 
     keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("models") / "hot_dog"

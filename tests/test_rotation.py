@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from toolkit.download import DownloadJob, DownloadOptions, ImageSource, download_images
+from toolkit.dataset.download import DownloadJob, DownloadOptions, ImageSource, download_images
 from toolkit.openimages import layout
 
 ANGLES = (90, 180, 270)
@@ -155,7 +155,7 @@ def test_crop_holds_the_drawn_object(mirror, tmp_path, kind):
 def test_build_with_crop_cuts_rotated_positives_to_their_hot_dog(mirror_config, mirror):
     """End to end: build-dataset --crop over rotated Hot dog pictures gives the hot dog,
     upright, as the mirror drew it."""
-    from toolkit.dataset import build_dataset
+    from toolkit.dataset.build import build_dataset
 
     _, info = mirror
     result = build_dataset(mirror_config(crop=True, crop_margin=0.0, negatives=5))

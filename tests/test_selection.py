@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from toolkit.errors import MlkitError
-from toolkit.selection import (assign_splits, balance_counts, class_folder_name, negative_folder_name, sample,
+from toolkit.dataset.selection import (assign_splits, balance_counts, class_folder_name, negative_folder_name, sample,
                                sample_excluding, split_ambiguous)
 
 POOL = np.arange(1, 200_001, dtype=np.uint64) * np.uint64(7)

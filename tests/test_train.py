@@ -18,10 +18,10 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import shared_path
-from toolkit import model as model_mod
+from toolkit.training import model as model_mod
 from toolkit.cli import app
 from toolkit.errors import MlkitError
-from toolkit.train import PLOT_FILES, TrainConfig, train
+from toolkit.training.train import PLOT_FILES, TrainConfig, train
 
 TINY_ARGS = ("--alpha", "0.35", "--image-size", "96", "--weights", "none", "--epochs", "2", "--batch-size", "8")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -69,7 +69,7 @@ def trained(small, tmp_path_factory):
 
 
 def _model_weights(folder: Path) -> list[np.ndarray]:
-    from toolkit.model import load_keras_model
+    from toolkit.training.model import load_keras_model
 
     return load_keras_model(folder / "model.keras").get_weights()
 
@@ -126,7 +126,7 @@ def test_saved_model_takes_raw_pixels(trained):
 
 
 def test_head_epochs_default_to_the_path_taken(tmp_path):
-    from toolkit.train import FAST_HEAD_EPOCHS, HEAD_EPOCHS
+    from toolkit.training.train import FAST_HEAD_EPOCHS, HEAD_EPOCHS
 
     assert TrainConfig(tmp_path).head_epochs == FAST_HEAD_EPOCHS == 30      # features computed once: cheap
     assert TrainConfig(tmp_path, augment=True).head_epochs == HEAD_EPOCHS == 10
@@ -243,8 +243,8 @@ def test_evaluate_reproduces_the_training_report(trained):
 
 
 def test_evaluate_prints_a_report(monkeypatch):
-    import toolkit.evaluate as evaluate_mod
-    from toolkit.model_spec import ModelSpec
+    import toolkit.training.evaluate as evaluate_mod
+    from toolkit.training.spec import ModelSpec
 
     spec = ModelSpec(labels=["hot_dog", "not_hot_dog"])
     probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]])

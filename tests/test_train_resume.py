@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 
 from test_train import dataset, small, tiny  # noqa: F401 - fixtures
-from toolkit.train import train
+from toolkit.training.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 EXACT = dict(rtol=0, atol=1e-7)    # float32 weights; what differs between runs is summation noise (~1e-10)
 
 
 def weights_of(folder: Path) -> list[np.ndarray]:
-    from toolkit.model import load_keras_model
+    from toolkit.training.model import load_keras_model
 
     return load_keras_model(folder / "model.keras").get_weights()
 
@@ -58,7 +58,7 @@ def test_head_killed_mid_patience_resumes_to_the_same_weights(small, tmp_path):
     script = textwrap.dedent(f"""
         import os
         from pathlib import Path
-        from toolkit.train import TrainConfig, train
+        from toolkit.training.train import TrainConfig, train
 
         def kill(phase, epoch, row):
             if epoch == {kill_at}:

@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from test_train import TINY_ARGS, dataset, invoke, small  # noqa: F401 - fixtures
-from toolkit import train as train_mod
+from toolkit.training import train as train_mod
 from toolkit.errors import MlkitError
-from toolkit.model_spec import ModelCard, ModelSpec, labels_text
-from toolkit.predict import predict
+from toolkit.training.spec import ModelCard, ModelSpec, labels_text
+from toolkit.runtimes.predict import predict
 
 LABELS = ["hot_dog", "not_hot_dog"]
 
@@ -27,7 +27,7 @@ def model_dir(tmp_path_factory) -> Path:
     """models/<name>/ as train writes it (a tiny untrained model: the messages are under test)."""
     import keras
 
-    from toolkit.model import build_classifier, save_keras
+    from toolkit.training.model import build_classifier, save_keras
 
     keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("models") / "hot_dog"
@@ -151,7 +151,7 @@ def test_build_summary_says_how_many_images_fell_back_from_the_cvdf_mirror(mirro
     source itself answered, so it is not blamed)."""
     import csv
 
-    from toolkit.dataset import build_dataset
+    from toolkit.dataset.build import build_dataset
 
     result = build_dataset(mirror_config(max_size=32))
     with open(result.path / "manifest.csv", newline="", encoding="utf-8") as f:

@@ -105,7 +105,7 @@ def classes_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Search Open Images class names: MIDs, display names and image counts."""
-    from .catalog import search_classes
+    from .openimages.catalog import search_classes
 
     try:
         result = search_classes(query, source=source, cache_dir=cache_dir, label_set=label_set,
@@ -207,7 +207,7 @@ def build_dataset_cmd(
     positives. Each build prints the plan (files, sizes, cached or not) before it
     downloads anything; --dry-run shows it and downloads nothing.
     """
-    from .dataset import DatasetConfig, build_dataset
+    from .dataset.build import DatasetConfig, build_dataset
 
     config = DatasetConfig(
         positive=positive or "", classes=_names(classes or ""), other=other,
@@ -396,7 +396,7 @@ def train_cmd(
     same command again: it resumes from the last finished epoch.
     """
     _quiet_tensorflow()
-    from .train import TrainConfig, train
+    from .training.train import TrainConfig, train
 
     try:
         config = TrainConfig(
@@ -456,7 +456,7 @@ def evaluate_cmd(
 ) -> None:
     """Accuracy, per-class precision / recall / F1, ROC AUC and confusion matrix of a model."""
     _quiet_tensorflow()
-    from .evaluate import evaluate, write_plots
+    from .training.evaluate import evaluate, write_plots
 
     try:
         result = evaluate(model, data, split=split, target_precision=target_precision, batch_size=batch_size)
@@ -512,7 +512,7 @@ def predict_cmd(
 ) -> None:
     """Label and probability for each image."""
     _quiet_tensorflow()
-    from .predict import predict
+    from .runtimes.predict import predict
 
     try:
         predictions = predict(model, images, top_k=top_k)
@@ -615,7 +615,7 @@ def export_cmd(
             if note:
                 err.print(note, highlight=False)
         if report.validation is not None:
-            from .validate import render_table
+            from .export.validate import render_table
 
             out.print(render_table(report.validation))
             out.print(f"Results: {report.validation_json}")
@@ -642,7 +642,7 @@ def validate_cmd(
     probability difference, top-1 agreement, accuracy of each, size and latency. Exits with
     code 3 when the file is outside the tolerance of its precision."""
     _quiet_tensorflow()
-    from .validate import render_table, validate
+    from .export.validate import render_table, validate
 
     try:
         report = validate(model_file, against=against, data_dir=data, samples=samples, precision=precision)
@@ -684,7 +684,7 @@ def demo_cmd(
         out.print(f"\n`mlkit evaluate {result.training.path}`: accuracy {ev.accuracy:.3f} on {ev.n} test images"
                   + ("" if ev.roc_auc is None else f", ROC AUC {ev.roc_auc:.3f}") + ".")
     if result.export is not None and result.export.validation is not None:
-        from .validate import render_table
+        from .export.validate import render_table
 
         out.print()
         out.print(render_table(result.export.validation))

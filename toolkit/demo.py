@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dataset import DatasetConfig, DatasetResult, build_dataset
+from .dataset.build import DatasetConfig, DatasetResult, build_dataset
 from .errors import MlkitError
 from .mirror import start_mirror
 
@@ -16,8 +16,8 @@ from .mirror import start_mirror
 class DemoResult:
     workdir: Path
     dataset: DatasetResult
-    training: object | None = None     # toolkit.train.TrainResult
-    evaluation: object | None = None   # toolkit.evaluate.EvalResult of the saved model
+    training: object | None = None     # toolkit.training.train.TrainResult
+    evaluation: object | None = None   # toolkit.training.evaluate.EvalResult of the saved model
     export: object | None = None       # toolkit.export.ExportReport (Core ML + TFLite, validated)
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)   # stage -> wall time
@@ -40,9 +40,9 @@ def demo_train_config(dataset_dir: Path, output_dir: Path, progress: bool = True
     """A small, fast configuration: ImageNet-initialised MobileNetV2 1.0 at 128 px when
     the ImageNet weights are already on this machine (no download: the demo is offline),
     else a random-initialised 0.35 at 96 px, which runs the same code but learns little."""
-    from .model import resolve_weights
-    from .model_spec import ModelSpec
-    from .train import TrainConfig
+    from .training.model import resolve_weights
+    from .training.spec import ModelSpec
+    from .training.train import TrainConfig
 
     # the demo's workdir is its own: a rerun replaces the model it made before
     base = dict(dataset_dir=dataset_dir, output_dir=output_dir, batch_size=32, seed=0, progress=progress,
@@ -77,8 +77,8 @@ def run_demo(workdir: Path, *, progress: bool = True, log: Callable[[str], None]
     demo.seconds["dataset"] = time.perf_counter() - clock
     if not train:
         return demo
-    from .evaluate import evaluate
-    from .train import train as train_model
+    from .training.evaluate import evaluate
+    from .training.train import train as train_model
 
     train_config, note = demo_train_config(result.path, workdir / "models", progress)
     if note:

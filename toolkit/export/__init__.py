@@ -8,7 +8,7 @@ is written.
 Modules: ``coreml`` (the ``.mlmodel`` / ``.mlpackage`` and the names the iOS app relies on),
 ``coreml_runtime`` (Core ML, or the reference evaluator off Apple platforms), ``tflite``
 (conversion and quantization), ``tflite_metadata`` (Android's embedded metadata),
-``tflite_runtime`` (LiteRT). Validation itself lives in ``toolkit.validate``.
+``tflite_runtime`` (LiteRT). Validation itself lives in ``toolkit.export.validate``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class ExportOptions:
 class ExportReport:
     model_dir: Path
     exports: list = field(default_factory=list)      # CoreMLExport / TFLiteExport
-    validation: object | None = None                 # toolkit.validate.ValidationReport
+    validation: object | None = None                 # toolkit.export.validate.ValidationReport
     validation_json: Path | None = None
 
     @property
@@ -102,7 +102,7 @@ def export_model(model: Path | str, options: ExportOptions | None = None,
                  log: Callable[[str], None] | None = None) -> ExportReport:
     """Export ``models/<name>/`` (or its model.keras) to Core ML and/or TFLite, then validate
     every file written against the Keras model on the dataset's test images."""
-    from .. import validate as val
+    from . import validate as val
     from .coreml import check_model_name, default_model_name, find_keras_model
 
     options = options or ExportOptions()
@@ -123,7 +123,7 @@ def export_model(model: Path | str, options: ExportOptions | None = None,
 
     # Read the images first: a missing dataset fails before minutes of conversion.
     images = val.validation_images(card, options.data_dir, options.samples) if options.validate else None
-    from ..predict import KerasRunner
+    from ..runtimes.predict import KerasRunner
 
     keras = KerasRunner(keras_path, card)   # loaded once: both converters and the reference use it
     report = ExportReport(model_dir=keras_path.parent)
@@ -144,7 +144,7 @@ def export_model(model: Path | str, options: ExportOptions | None = None,
 def _write_errors(keras_model) -> Iterator[None]:
     """A full or read-only disk while writing a file: an MlkitError with the path (and the
     space needed), not a traceback; the writers leave nothing half-written."""
-    from ..model_folder import write_error
+    from ..training.model_folder import write_error
 
     try:
         yield
@@ -174,7 +174,7 @@ def _convert_all(report, keras_path, card, keras, options, name, coreml_out, tfl
 
 def calibration_images(card, data_dir: Path | None = None, limit: int = CALIBRATION_IMAGES):
     """Up to ``limit`` training images (seeded, every class) for int8 calibration."""
-    from ..validate import validation_images
+    from .validate import validation_images
 
     try:
         return validation_images(card, data_dir, limit, split="train", seed=1).pixels

@@ -36,7 +36,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import MlkitError
 from ..fsutil import atomic_folder, atomic_path, path_size
-from ..model_spec import ModelCard, read_model_card
+from ..training.spec import ModelCard, read_model_card
 
 FORMATS = ("neuralnetwork", "mlprogram")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -119,7 +119,7 @@ def default_model_name(card: ModelCard) -> str:
     (other, not_x ...): hot_dog / not_hot_dog -> 'HotDogClassifier'; hamburger / sandwich
     -> 'HamburgerSandwichClassifier'; more than three named classes: the first two and how
     many more ('HamburgerSandwichAnd3MoreClassifier')."""
-    from ..folder import is_catch_all
+    from ..dataset.folder import is_catch_all
 
     spec = card.spec
     named = [lab for lab in spec.labels if not is_catch_all(lab)]
@@ -150,7 +150,7 @@ def check_model_name(name: str) -> str:
 
 def find_keras_model(model: Path | str) -> tuple[Path, ModelCard]:
     """``models/<name>/`` or its ``model.keras`` -> (the .keras file, its model.json)."""
-    from ..predict import resolve_model_file
+    from ..runtimes.predict import resolve_model_file
 
     keras_path = resolve_model_file(model)
     if keras_path.suffix.lower() != ".keras" or not keras_path.is_file():
@@ -182,7 +182,7 @@ def export_coreml(model: Path | str, out_path: Path | str | None = None, *, name
 
     t0 = time.perf_counter()
     if keras_model is None:   # export_model passes the one it loaded
-        from ..model import load_keras_model
+        from ..training.model import load_keras_model
 
         keras_model = load_keras_model(keras_path)
     say(f"Converting {keras_path} to Core ML ({fmt}, {precision}) ...")

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import MlkitError
 from ..fsutil import atomic_path, atomic_write_text
-from ..model_spec import KERAS_FILE, LABELS_FILE, PIXEL_RANGE, ModelCard, labels_text
+from ..training.spec import KERAS_FILE, LABELS_FILE, PIXEL_RANGE, ModelCard, labels_text
 from . import tflite_metadata as md
 from .tflite_fp16 import large_weights_to_fp16
 
@@ -113,7 +113,7 @@ def export_tflite(keras_path: Path | str, card: ModelCard, out_path: Path | str,
 
     say = _say if progress else (lambda _m: None)
     if keras_model is None:
-        from ..predict import KerasRunner   # loads the model and checks it against model.json
+        from ..runtimes.predict import KerasRunner   # loads the model and checks it against model.json
 
         say(f"Loading {keras_path}")
         keras_model = KerasRunner(keras_path, card).model
@@ -216,7 +216,7 @@ def _check_arguments(keras_path: Path, out: Path, quantize: str, card: ModelCard
     if out.is_dir():
         raise MlkitError(f"{out} is a folder: give the .tflite file's path")
     if not isinstance(card, ModelCard):
-        raise MlkitError("export_tflite needs the model's ModelCard (toolkit.model_spec.read_model_card)")
+        raise MlkitError("export_tflite needs the model's ModelCard (toolkit.training.spec.read_model_card)")
 
 
 def _check_calibration(calibration: np.ndarray | None, card: ModelCard) -> np.ndarray:
@@ -241,7 +241,7 @@ def _facts_from_model(flat: bytes, card: ModelCard, quantize: str) -> tuple[dict
     """The metadata facts, with the dtypes and quantization the converter actually chose."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from .tflite_runtime import TensorInfo
+    from ..runtimes.litert import TensorInfo
 
     interp = Interpreter(model_content=flat)
     inp = TensorInfo.from_details(interp.get_input_details()[0])
@@ -258,7 +258,7 @@ def _facts_from_model(flat: bytes, card: ModelCard, quantize: str) -> tuple[dict
 def verify(path: Path, card: ModelCard) -> None:
     """Load ``path`` in LiteRT and run one mid-grey image: shapes match ``card``, the
     probabilities are finite and sum to ~1 (within uint8 rounding for an int8 model)."""
-    from .tflite_runtime import TFLiteRunner
+    from ..runtimes.litert import TFLiteRunner
 
     runner = TFLiteRunner(path, card)
     probs = runner.predict(np.full((1, *card.spec.input_shape), 128.0, np.float32))

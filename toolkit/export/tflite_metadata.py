@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import MlkitError
-from ..model_spec import COLOR_ORDER, LABELS_FILE, PIXEL_RANGE, ModelCard, labels_text
+from ..training.spec import COLOR_ORDER, LABELS_FILE, PIXEL_RANGE, ModelCard, labels_text
 
 SIDE_FILE_SUFFIX = ".json"   # HotDog.tflite -> HotDog.tflite.json
 SIDE_FILE_FORMAT = 1

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MlkitError
-from . import mil_ops, nn_layers
+from ...errors import MlkitError
+from . import mil_ops
+from . import nn_layers
 from ._blas import single_threaded_blas
 from .spec import Feature, LoadedSpec, describe_feature, metadata, read_spec
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import MlkitError
-from .fsutil import atomic_write_text
+from .. import __version__
+from ..errors import MlkitError
+from ..fsutil import atomic_write_text
 
 MODEL_JSON = "model.json"
 KERAS_FILE = "model.keras"
@@ -48,7 +48,7 @@ class ModelSpec:
     """What the model is and what input it expects.
 
     labels: class names in output order, the positive class first (as ``dataset.json``
-        lists them, or ``toolkit.folder`` orders a plain folder's); two or more.
+        lists them, or ``toolkit.dataset.folder`` orders a plain folder's); two or more.
         ``positive_label`` is ``labels[0]`` unless given.
     alpha: MobileNetV2 width multiplier (0.35, 0.5, 0.75, 1.0, 1.3, 1.4 have ImageNet weights).
     image_size: side of the square input in pixels (>= 32; 96, 128, 160, 192, 224 have
@@ -57,7 +57,7 @@ class ModelSpec:
     resize_mode: see RESIZE_MODES.
     threshold: two classes: the positive class is predicted when its probability is >= this,
         else the other label (0.5 is the argmax). More classes: not used; the most probable
-        label is predicted (``toolkit.predict.decide``).
+        label is predicted (``toolkit.runtimes.predict.decide``).
     """
 
     labels: list[str]

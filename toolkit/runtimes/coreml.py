@@ -1,5 +1,5 @@
 """``CoreMLRunner``: run a ``.mlmodel`` / ``.mlpackage`` in Core ML where it exists
-(macOS), else in the NumPy reference evaluator (``toolkit.coreml_eval``).
+(macOS), else in the NumPy reference evaluator (``toolkit.runtimes.coreml_eval``).
 
 Either way the runner executes the exported FILE, not the Keras model it came from, so
 a conversion mistake shows up as a difference in validation.
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MlkitError
-from ..model_spec import ModelCard
+from ..training.spec import ModelCard
 
 CORE_ML = "Core ML"
 REFERENCE = "reference evaluator (NumPy)"
@@ -32,7 +32,7 @@ def core_ml_available() -> tuple[bool, str]:
 
 
 class CoreMLRunner:
-    """The Runner protocol of ``toolkit.predict`` for Core ML files.
+    """The Runner protocol of ``toolkit.runtimes.predict`` for Core ML files.
 
     ``runtime`` says which engine runs it: ``"Core ML"`` (macOS, CPU only so that fp32 is
     computed in fp32) or the reference evaluator. ``reference=True`` forces the evaluator."""
@@ -55,7 +55,7 @@ class CoreMLRunner:
             self.probabilities_output = description.predictedProbabilitiesName
             self.input_name = next(f.name for f in description.input)
         else:
-            from ..coreml_eval import UnsupportedOpError, load
+            from .coreml_eval import UnsupportedOpError, load
 
             try:
                 self._program = load(self.path)

@@ -29,20 +29,20 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from .. import __version__
 from .download import DownloadJob, DownloadOptions, ImageSource, download_images, processing_fingerprint
-from .errors import MlkitError
-from .fsutil import (atomic_write_text, check_writable, describe_write_error, exchange, link_or_copy, locked,
+from ..errors import MlkitError
+from ..fsutil import (atomic_write_text, check_writable, describe_write_error, exchange, link_or_copy, locked,
                      recover_exchange)
 from .manifest import (DATASET_FILES, SPLITS, ManifestRow, content_hash, read_manifest, write_attribution,
                        write_manifest)
-from .openimages import layout
-from .openimages.fetch import default_cache_dir, fetch, metadata_source
-from .openimages.labelindex import ids_to_hex
-from .openimages.metadata import OpenImagesMetadata, load_metadata
-from .openimages.ontology import OIClass, RelatedClass
-from .openimages.plan import MetadataPlan, metadata_files, metadata_plan
-from .openimages.tablecache import open_csv_table
+from ..openimages import layout
+from ..openimages.fetch import default_cache_dir, fetch, metadata_source
+from ..openimages.labelindex import ids_to_hex
+from ..openimages.metadata import OpenImagesMetadata, load_metadata
+from ..openimages.ontology import OIClass, RelatedClass
+from ..openimages.plan import MetadataPlan, metadata_files, metadata_plan
+from ..openimages.tablecache import open_csv_table
 from .preview import contact_sheet
 from .selection import (BALANCE_MODES, Balance, assign_splits, balance_counts, class_folder_name,
                         negative_folder_name, sample, sample_excluding, split_ambiguous)

@@ -5,7 +5,7 @@ It executes what the FILE says — the NeuralNetwork layers or the MIL program, 
 its image preprocessing, its classifier outputs — never the Keras model it came from, so a
 conversion bug shows up as a difference from Keras.
 
-    from toolkit.coreml_eval import load
+    from toolkit.runtimes.coreml_eval import load
     model = load("HotDogClassifier.mlpackage")
     model.predict({"image": pil_image_at_model_size})
     # {'classLabel': 'hot_dog', 'classLabel_probs': {'hot_dog': 0.93, 'not_hot_dog': 0.07}}
@@ -29,7 +29,8 @@ from .spec import Feature
 
 def supported() -> dict[str, list[str]]:
     """{"neuralnetwork": layer types, "mlprogram": op types} the evaluator runs."""
-    from . import mil_ops, nn_layers
+    from . import mil_ops
+    from . import nn_layers
 
     return {"neuralnetwork": nn_layers.supported_layers(), "mlprogram": mil_ops.supported_ops()}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import MlkitError
+from ..errors import MlkitError
 
 BALANCE_MODES = ("weights", "undersample", "oversample", "none")
 """How an unequal number of positives and negatives is handled:

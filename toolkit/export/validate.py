@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MlkitError
-from .fsutil import atomic_write_text, path_size
-from .model_spec import KERAS_FILE, ModelCard, read_model_card
+from ..errors import MlkitError
+from ..fsutil import atomic_write_text, path_size
+from ..training.spec import KERAS_FILE, ModelCard, read_model_card
 
 VALIDATION_JSON = "validation.json"
 EXPORT_SUFFIXES = (".mlmodel", ".mlpackage", ".tflite")
@@ -133,7 +133,7 @@ def validation_images(card: ModelCard, data_dir: Path | str | None = None, sampl
     """Up to ``samples`` images of ``split`` of the model's dataset (or ``data_dir``), read
     and resized exactly as in training. The subset is stratified and seeded, so the same
     call picks the same images."""
-    from .data import load_images, model_split
+    from ..training.data import load_images, model_split
 
     if samples is not None and samples < 1:
         raise MlkitError(f"--samples must be at least 1, got {samples}")
@@ -181,7 +181,7 @@ def latency_ms(runner, pixels: np.ndarray, runs: int = LATENCY_RUNS) -> float:
 
 def run_reference(keras_path: Path, card: ModelCard, images: ValidationImages, runner=None) -> Reference:
     """The Keras model's answers on ``images`` (``runner``: a KerasRunner already holding it)."""
-    from .predict import KerasRunner
+    from ..runtimes.predict import KerasRunner
 
     runner = runner or KerasRunner(keras_path, card)
     probs = runner.predict(images.pixels)
@@ -190,7 +190,7 @@ def run_reference(keras_path: Path, card: ModelCard, images: ValidationImages, r
 
 
 def _accuracy(probs: np.ndarray, labels: np.ndarray, card: ModelCard) -> float | None:
-    from .predict import decide
+    from ..runtimes.predict import decide
 
     known = labels >= 0
     if not known.any():
@@ -204,13 +204,13 @@ def open_export(path: Path, card: ModelCard):
     """(runner, kind, precision written in the file or None) for an exported file."""
     suffix = path.suffix.lower()
     if suffix in (".mlmodel", ".mlpackage"):
-        from .export.coreml_runtime import CoreMLRunner
+        from ..runtimes.coreml import CoreMLRunner
 
         runner = CoreMLRunner(path, card)
         fmt = "mlprogram" if suffix == ".mlpackage" else "neuralnetwork"
         return runner, f"Core ML {fmt}", runner.precision
     if suffix == ".tflite":
-        from .export.tflite_runtime import TFLiteRunner
+        from ..runtimes.litert import TFLiteRunner
 
         runner = TFLiteRunner(path, card)
         return runner, "TFLite", runner.precision
@@ -225,7 +225,7 @@ def tflite_precision(path: Path) -> str:
     """fp32 / fp16 / int8 / dynamic, read from the tensors of a .tflite file."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from .export.tflite_runtime import interpreter_precision
+    from ..runtimes.litert import interpreter_precision
 
     return interpreter_precision(Interpreter(model_path=str(path)))
 

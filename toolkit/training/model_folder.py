@@ -15,9 +15,9 @@ import re
 import shutil
 from pathlib import Path
 
-from .errors import MlkitError
-from .fsutil import check_writable, describe_write_error, exchange, recover_exchange
-from .model_spec import MODEL_JSON
+from ..errors import MlkitError
+from ..fsutil import check_writable, describe_write_error, exchange, recover_exchange
+from .spec import MODEL_JSON
 
 SHOWN = 16  # names listed in the refusal before "... and N more"
 

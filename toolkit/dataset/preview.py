@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from .fsutil import atomic_write_bytes
+from ..fsutil import atomic_write_bytes
 
 TILE = 112
 PAD = 6

@@ -4,7 +4,7 @@ Accuracy, per-class precision / recall / F1 with their macro and weighted averag
 AUC (two classes: of the positive class; more: one-vs-rest for each class and their macro
 mean), the N x N confusion matrix, and (two classes, given a target precision) the
 decision threshold that reaches it with the highest recall. Works for every model format
-``toolkit.predict`` has a runner for.
+``toolkit.runtimes.predict`` has a runner for.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .errors import MlkitError
-from .model_spec import ModelSpec
+from ..errors import MlkitError
+from .spec import ModelSpec
 
 
 @dataclass
@@ -69,7 +69,7 @@ class EvalResult:
 def score(spec: ModelSpec, y_true: np.ndarray, probs: np.ndarray, *, target_precision: float | None = None,
           paths: Sequence[Path] = (), model: str = "", data: str = "", split: str = "") -> EvalResult:
     """Metrics of class probabilities ``probs`` (n, classes) against true indices ``y_true``."""
-    from .predict import decide
+    from ..runtimes.predict import decide
 
     y_true = np.asarray(y_true, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float32)
@@ -97,7 +97,7 @@ def evaluate(model_path: Path | str, data_dir: Path | str | None = None, split: 
     """Run the model on every image of ``split`` of ``data_dir`` (default: the dataset it was
     trained on, as recorded in model.json) and score it."""
     from .data import check_image_files, decode_errors_named, image_dataset, model_split
-    from .predict import open_runner
+    from ..runtimes.predict import open_runner
 
     if target_precision is not None and not 0 < target_precision <= 1:
         raise MlkitError(f"--target-precision must be in (0, 1], got {target_precision}")
@@ -122,7 +122,7 @@ def write_plots(result: EvalResult, folder: Path | str) -> list[Path]:
     """``confusion_matrix.png`` and ``misclassified.png`` (up to 16 images, read from their
     files) of an evaluation, written atomically into ``folder``; the paths written."""
     from . import plots
-    from .fsutil import atomic_write_bytes
+    from ..fsutil import atomic_write_bytes
 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():

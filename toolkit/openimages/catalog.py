@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .openimages.metadata import load_metadata
+from .metadata import load_metadata
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """``TFLiteRunner``: a ``.tflite`` file run by LiteRT (``ai_edge_litert``), the runtime
-Android ships, behind ``toolkit.predict``'s Runner protocol.
+Android ships, behind ``toolkit.runtimes.predict``'s Runner protocol.
 
 Callers always give float32 pixels 0..255 and get float32 probabilities back, whatever the
 file stores: a full-integer (int8) model takes uint8 pixels and gives uint8 scores, so
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MlkitError
-from ..model_spec import ModelCard
+from ..training.spec import ModelCard
 
 RUNTIME = "LiteRT"
 BATCH_SIZE = 1   # see TFLiteRunner's docstring

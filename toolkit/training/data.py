@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MlkitError
-from .folder import FolderData, FolderSplit, is_plain_folder, read_folder
-from .manifest import DATASET_JSON, IMAGE_SUFFIXES, SPLITS
-from .model_spec import ModelSpec
+from ..errors import MlkitError
+from ..dataset.folder import FolderData, FolderSplit, is_plain_folder, read_folder
+from ..dataset.manifest import DATASET_JSON, IMAGE_SUFFIXES, SPLITS
+from .spec import ModelSpec
 
 _MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"BM", "BMP"), (b"GIF87a", "GIF"),
           (b"GIF89a", "GIF"))
@@ -45,7 +45,7 @@ class DatasetInfo:
     repeat: dict[str, int]                  # oversampling: times each training image is used
     content_hash: str
     positive: dict = field(default_factory=dict)
-    # A plain folder (no dataset.json, ``toolkit.folder``): how it was split, and the split itself.
+    # A plain folder (no dataset.json, ``toolkit.dataset.folder``): how it was split, and the split itself.
     source: dict = field(default_factory=dict)
     files: dict[str, dict[str, list[Path]]] | None = field(default=None, repr=False)
 
@@ -71,7 +71,7 @@ def read_dataset(path: Path | str, folder: FolderSplit | None = None, *, check_d
     """Read ``dataset.json`` of a dataset folder; MlkitError when it is missing or unusable.
 
     A folder without dataset.json that holds one subfolder of images per class (or
-    train/val/test of those) is read as a plain folder (``toolkit.folder``), split with
+    train/val/test of those) is read as a plain folder (``toolkit.dataset.folder``), split with
     ``folder`` (default: 10 % val, 10 % test, seed 0); ``check_decodes`` then decodes every
     image first, naming the ones that fail."""
     root = Path(path)
@@ -118,7 +118,7 @@ def split_files(info: DatasetInfo, split: str, *, require_all_classes: bool = Tr
     empty: list[str] = []
     for index, cls in enumerate(info.classes):
         folder = info.path / split / cls
-        if info.files is not None:   # a plain folder: the split decided by toolkit.folder
+        if info.files is not None:   # a plain folder: the split decided by toolkit.dataset.folder
             files = list(info.files.get(split, {}).get(cls, []))
         else:
             files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and
@@ -274,7 +274,7 @@ def image_dataset(paths: Sequence[Path], spec: ModelSpec, *, labels: np.ndarray 
     after the first reads no file), optional reshuffling each epoch, optional augmentation
     (a Keras layer applied per batch, after the cache), prefetch. With ``shuffle`` and
     ``epochs=(first, end)`` it holds the batches of those epochs, each epoch's order fixed
-    by ``seed`` and its number (``toolkit.epochs``: a resumed run sees the same batches)."""
+    by ``seed`` and its number (``toolkit.training.epochs``: a resumed run sees the same batches)."""
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE

@@ -5,7 +5,7 @@
 
 Layer names are stable (``pixels``, ``normalize``, ``mobilenet_v2``, ``pool``, ``dropout``,
 ``classifier``) so training, export and debugging can address them. Augmentation is not
-part of this model: it runs in the training input pipeline only (``toolkit.data``).
+part of this model: it runs in the training input pipeline only (``toolkit.training.data``).
 
 While training, the classifier's kernel can carry an L2 penalty (``l2``); it is a training
 term only and ``drop_weight_penalties`` removes it before a model is saved for use, so a
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MlkitError
-from .fsutil import atomic_path
-from .model_spec import NORM_OFFSET, NORM_SCALE, ModelSpec
+from ..errors import MlkitError
+from ..fsutil import atomic_path
+from .spec import NORM_OFFSET, NORM_SCALE, ModelSpec
 
 BACKBONE_LAYER = "mobilenet_v2"
 POOL_LAYER = "pool"

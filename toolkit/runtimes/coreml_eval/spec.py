@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import MlkitError
+from ...errors import MlkitError
 from .weights import BlobFile
 
 MODEL_PATH_PREFIX = "@model_path/"

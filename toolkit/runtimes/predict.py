@@ -16,9 +16,9 @@ from typing import Protocol
 
 import numpy as np
 
-from .manifest import IMAGE_SUFFIXES
-from .errors import MlkitError
-from .model_spec import KERAS_FILE, ModelCard, ModelSpec, read_model_card
+from ..dataset.manifest import IMAGE_SUFFIXES
+from ..errors import MlkitError
+from ..training.spec import KERAS_FILE, ModelCard, ModelSpec, read_model_card
 
 
 class Runner(Protocol):
@@ -43,7 +43,7 @@ class KerasRunner:
     """A ``model.keras`` written by ``mlkit train``, run by Keras."""
 
     def __init__(self, path: Path, card: ModelCard, batch_size: int = 32):
-        from .model import load_keras_model
+        from ..training.model import load_keras_model
 
         self.path, self.card, self.batch_size = path, card, batch_size
         self.model = load_keras_model(path)
@@ -56,7 +56,7 @@ class KerasRunner:
                              "different models; retrain, or keep each model.json with its model")
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        from .model import inference_function
+        from ..training.model import inference_function
 
         if self._run is None:  # traced once, reused for every batch
             self._run = inference_function(self.model)
@@ -66,13 +66,13 @@ class KerasRunner:
 
 
 def _tflite(path: Path, card: ModelCard) -> Runner:
-    from .export.tflite_runtime import TFLiteRunner   # LiteRT is imported only when a .tflite is run
+    from .litert import TFLiteRunner   # LiteRT is imported only when a .tflite is run
 
     return TFLiteRunner(path, card)
 
 
 def _core_ml(path: Path, card: ModelCard) -> Runner:
-    from .export.coreml_runtime import CoreMLRunner   # Core ML where it exists, else the reference evaluator
+    from .coreml import CoreMLRunner   # Core ML where it exists, else the reference evaluator
 
     return CoreMLRunner(path, card)
 
@@ -175,7 +175,7 @@ def predict(model_path: Path | str, images: Sequence[Path | str], batch_size: in
     """Label and probabilities for each image file (a folder: each image in it, see
     ``image_files``), read and resized as in training. ``top_k``: also rank the k most
     probable labels (None: ``default_top_k``)."""
-    from .data import load_images
+    from ..training.data import load_images
 
     if not images:
         raise MlkitError("give at least one image file to predict")

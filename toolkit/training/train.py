@@ -22,11 +22,11 @@ state and best weights, history, cached features) is written atomically under
 ``<output>/.<name>.checkpoint/``; running the same command again resumes from it (with
 other settings it is set aside and training starts over; ``resume=True`` insists,
 ``resume=False`` starts over). Each epoch's batch order depends only on the seed and the
-epoch's number (``toolkit.epochs``), so a resumed run ends with the weights of an
+epoch's number (``toolkit.training.epochs``), so a resumed run ends with the weights of an
 uninterrupted one. The outputs appear under ``<output>/<name>/`` only when complete:
 model.keras, labels.txt, model.json, training.json and the PNG plots are written to a
 staging folder that is then exchanged with the old one in one step; an existing model
-folder is replaced only with ``overwrite`` (``toolkit.model_folder``).
+folder is replaced only with ``overwrite`` (``toolkit.training.model_folder``).
 
 Scaling out uses TensorFlow's own engine, ``tf.distribute``: ``strategy="mirrored"``
 trains on every local GPU (synchronous data parallelism; ``batch_size`` is the global
@@ -57,18 +57,19 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, plots
+from .. import __version__
+from . import plots
 from .data import (DatasetInfo, SplitFiles, augmentation, check_image_files, class_weight_dict,
                    decode_errors_named, image_dataset, load_images, oversample, read_dataset, split_files)
 from .epochs import epoch_batches
-from .errors import MlkitError
+from ..errors import MlkitError
 from .evaluate import EvalResult, score
-from .folder import FolderSplit
-from .fsutil import atomic_write_bytes, atomic_write_text, usual_permissions
+from ..dataset.folder import FolderSplit
+from ..fsutil import atomic_write_bytes, atomic_write_text, usual_permissions
 from .model import (BACKBONE_LAYER, WeightsChoice, build_classifier, build_head, copy_head, drop_weight_penalties,
                     feature_extractor, load_keras_model, predict_batches, resolve_weights, save_keras, unfreeze_top)
 from .model_folder import check_output, swap_in, write_error
-from .model_spec import KERAS_FILE, LABELS_FILE, ModelCard, ModelSpec, labels_text, library_versions
+from .spec import KERAS_FILE, LABELS_FILE, ModelCard, ModelSpec, labels_text, library_versions
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
 TRAINING_JSON = "training.json"
@@ -93,7 +94,7 @@ class TrainConfig:
 
     dataset_dir: a folder written by ``mlkit build-dataset`` (with dataset.json), or any folder
     with one subfolder of images per class (or train/val/test of those), split with ``val``
-    and ``test`` (fractions of each class) and ``seed``: see ``toolkit.folder``.
+    and ``test`` (fractions of each class) and ``seed``: see ``toolkit.dataset.folder``.
     name: model folder name under ``output_dir`` (default: the dataset's name).
     epochs: head epochs (phase 1), >= 1; None: 30 on the fast path (cheap there, and what
     the L2-penalised head needs to converge), 10 otherwise. fine_tune_epochs: phase-2 epochs (used when

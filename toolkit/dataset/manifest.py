@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from .fsutil import atomic_write_text
+from ..fsutil import atomic_write_text
 
 
 @dataclass

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import MlkitError
+from ..errors import MlkitError
 from .manifest import DATASET_JSON, IMAGE_SUFFIXES
 
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
@@ -156,7 +156,7 @@ def assign_splits(names: Sequence[str], cls: str, split: FolderSplit, carve: Seq
 
 @dataclass
 class FolderData:
-    """A plain folder, split: what ``toolkit.data.read_dataset`` turns into a DatasetInfo."""
+    """A plain folder, split: what ``toolkit.training.data.read_dataset`` turns into a DatasetInfo."""
 
     root: Path
     name: str
@@ -203,7 +203,7 @@ def read_folder(root: Path | str, split: FolderSplit | None = None, *, check_dec
     all_paths = [p for c in classes for files in found[c].values() for p in files]
     content_hash, bad = _hash_and_check(root, all_paths, check_decodes, log)
     if bad:
-        from .data import _unreadable_error
+        from ..training.data import _unreadable_error
 
         raise _unreadable_error(bad)
     files: dict[str, dict[str, list[Path]]] = {"train": {}, "val": {}, "test": {}}
@@ -265,7 +265,7 @@ def _decode_problem(data: bytes, path: Path) -> str | None:
     """Why TensorFlow's decoder (the one training uses) rejects ``data``, or None."""
     import tensorflow as tf
 
-    from .data import _first_line
+    from ..training.data import _first_line
 
     try:
         tf.io.decode_image(data, channels=3, expand_animations=False)

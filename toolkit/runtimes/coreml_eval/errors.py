@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import MlkitError
+from ...errors import MlkitError
 
 
 class UnsupportedOpError(MlkitError):
@@ -26,5 +26,5 @@ class UnsupportedOpError(MlkitError):
         if others:
             msg += f"; {others} more unsupported {kind}(s) follow it"
         msg += (". Validate this file with Core ML itself on macOS, or export the model with "
-                "layers the evaluator knows (toolkit/coreml_eval lists them).")
+                "layers the evaluator knows (toolkit/runtimes/coreml_eval lists them).")
         super().__init__(msg)

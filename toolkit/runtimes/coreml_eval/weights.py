@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MlkitError
+from ...errors import MlkitError
 
 BLOB_SENTINEL = 0xDEADBEEF
 _HEADER = struct.Struct("<II")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import MlkitError
+from ...errors import MlkitError
 from . import ops
 from .errors import UnsupportedOpError
 from .weights import nn_weights

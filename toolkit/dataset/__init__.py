@@ -1,0 +1,1 @@
+"""Stage 2: which images a dataset takes, downloading them, and the dataset folder."""

@@ -1,0 +1,1 @@
+"""Running a model in any format: Keras, Core ML (or the reference evaluator), LiteRT."""
