@@ -1032,18 +1032,26 @@ def _reuse_old_images(root: Path, work: Path, wanted: dict[str, tuple[str, set[s
 def _write_dataset_json(root: Path, config: DatasetConfig, result: DatasetResult, meta: OpenImagesMetadata) -> None:
     if result.task == "multiclass":
         info = _multiclass_json(config, result, meta)
-        atomic_write_text(root / "dataset.json", json.dumps(info, indent=2) + "\n")
-        return
-    info = {
-        "format": 1,
-        "name": result.name,
-        "toolkit_version": __version__,
-        "positive": {"mid": result.positive.mid, "name": result.positive.name, "folder": result.classes[0]},
-        "negative": {"folder": result.classes[1],
-                     "classes": [{"mid": c.mid, "name": c.name} for c in
-                                 (meta.classes.resolve(n) for n in config.negative_classes if n.strip())]},
-        "related": [{"mid": r.cls.mid, "name": r.cls.name, "why": r.why} for r in result.related],
-        "classes": result.classes,
+    else:
+        info = {
+            "format": 1,
+            "name": result.name,
+            "toolkit_version": __version__,
+            "positive": {"mid": result.positive.mid, "name": result.positive.name, "folder": result.classes[0]},
+            "negative": {"folder": result.classes[1],
+                         "classes": [{"mid": c.mid, "name": c.name} for c in
+                                     (meta.classes.resolve(n) for n in config.negative_classes if n.strip())]},
+            "related": [{"mid": r.cls.mid, "name": r.cls.name, "why": r.why} for r in result.related],
+            "classes": result.classes,
+            **_shared_json(config, result, meta),
+        }
+    atomic_write_text(root / "dataset.json", json.dumps(info, indent=2) + "\n")
+
+
+def _shared_json(config: DatasetConfig, result: DatasetResult, meta: OpenImagesMetadata) -> dict:
+    """The dataset.json keys every dataset has (the trainer reads counts, class_weights,
+    balance.repeat and content_hash), in the order they are written."""
+    return {
         "settings": config.shaping_settings(),
         "source": {"metadata": meta.source.describe(),
                    "images": config.image_source or layout.CVDF_IMAGES_BASE},
@@ -1057,8 +1065,6 @@ def _write_dataset_json(root: Path, config: DatasetConfig, result: DatasetResult
         "content_hash": result.content_hash,
         "layout": "{split}/{class}/{ImageID}.jpg",
     }
-    atomic_write_text(root / "dataset.json", json.dumps(info, indent=2) + "\n")
-
 
 
 def _multiclass_json(config: DatasetConfig, result: DatasetResult, meta: OpenImagesMetadata) -> dict:
@@ -1077,16 +1083,5 @@ def _multiclass_json(config: DatasetConfig, result: DatasetResult, meta: OpenIma
                   if other else None),
         "descendants": config.descendants,
         "ambiguous": {"excluded": sum(result.ambiguous.values()), "by_classes": result.ambiguous},
-        "settings": config.shaping_settings(),
-        "source": {"metadata": meta.source.describe(),
-                   "images": config.image_source or layout.CVDF_IMAGES_BASE},
-        "counts": result.counts,
-        "planned": result.planned,
-        "balance": {"mode": result.balance.mode, "repeat": result.balance.repeat,
-                    "dropped": result.balance.dropped},
-        "class_weights": result.class_weights,
-        "failures": result.failures,
-        "duplicates_removed": result.duplicates,
-        "content_hash": result.content_hash,
-        "layout": "{split}/{class}/{ImageID}.jpg",
+        **_shared_json(config, result, meta),
     }

@@ -254,7 +254,7 @@ def _depthwise_weights(program) -> list[str]:
     names = []
     for function in program.functions.values():
         for op in function.operations:
-            if op.op_type == "conv" and not _fp16_op(op) and op.weight.op is not None:
+            if _is_depthwise(op) and op.weight.op is not None:
                 names.append(op.weight.op.name)
     return names
 
@@ -282,12 +282,21 @@ def _large_weights_only():
     return LargeWeightsOnly()
 
 
+# The classifier head: global average pooling, the dense layer and the softmax. In fp16 they
+# round the probabilities themselves; in fp32 they cost next to nothing (one pooling, one
+# small matrix product). On the tests' MobileNetV2 0.35/96 this took max|dp| from 0.0100 to 0.0091.
+_HEAD_OPS = frozenset({"reduce_mean", "matmul", "linear", "softmax"})
+
+
+def _is_depthwise(op) -> bool:
+    return (op.op_type == "conv" and op.groups is not None and op.groups.val is not None
+            and int(op.groups.val) > 1)
+
+
 def _fp16_op(op) -> bool:
     """ML program at fp16: every op computes in fp16 except depthwise convolutions (see
-    ``_large_weights_only`` for why)."""
-    if op.op_type == "conv" and op.groups is not None and op.groups.val is not None:
-        return int(op.groups.val) == 1
-    return True
+    ``_large_weights_only`` for why) and the classifier head (``_HEAD_OPS``)."""
+    return not _is_depthwise(op) and op.op_type not in _HEAD_OPS
 
 
 def _rename(mlmodel, keras_input: str, fmt: str) -> None:
@@ -370,6 +379,8 @@ def _save_atomically(mlmodel, out: Path) -> None:
             with atomic_path(out, suffix=out.suffix) as staged:
                 mlmodel.save(str(staged))
     except OSError as exc:   # name the file the user asked for, not the staging one
+        if exc.errno is None:
+            raise
         raise OSError(exc.errno, exc.strerror, str(out)) from exc
 
 
