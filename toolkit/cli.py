@@ -500,6 +500,14 @@ def _print_auc(ev) -> None:
         out.print(f"ROC AUC, macro mean: {ev.roc_auc:.4f}")
 
 
+def _shown_path(path: Path) -> str:
+    """A path as short as it can be told: relative to the working folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 @app.command("predict")
 def predict_cmd(
     model: Annotated[Path, typer.Argument(help="A model folder (models/<name>) or a model file in it.")],
@@ -529,7 +537,7 @@ def predict_cmd(
     if k:
         table.add_column(f"top {k}")
     for p in predictions:
-        table.add_row(str(p.path), p.label, f"{p.probability:.4f}",
+        table.add_row(_shown_path(p.path), p.label, f"{p.probability:.4f}",
                       *(["\n".join(f"{lab} {v:.4f}" for lab, v in p.top)] if k else []))
     out.print(table)
 

@@ -298,5 +298,5 @@ def damaged_model_message(path: Path, exc: Exception) -> str:
         why = "not a complete .keras file: it is truncated or not a Keras model at all"
     else:
         why = f"its contents are damaged ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})"
-    return (f"{path} exists but cannot be loaded: {why}. Restore it from a copy, or train the model again "
+    return (f"{path} exists but mlkit cannot load it: {why}. Restore it from a copy, or train the model again "
             "(`mlkit train ... --overwrite`) and export it again")
