@@ -54,8 +54,8 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, plots
-from .data import (DatasetInfo, SplitFiles, augmentation, check_image_files, class_weight_dict,
+from . import __version__, finetune, plots
+from .data import (DatasetInfo, SplitFiles, check_image_files, class_weight_dict,
                    decode_errors_named, image_dataset, load_images, oversample, read_dataset, split_files)
 from .errors import MlkitError
 from .evaluate import EvalResult, score
@@ -71,7 +71,8 @@ PLOT_FILES = {"curves": "learning_curves.png", "confusion": "confusion_matrix.pn
 # Settings that change what a run computes; a checkpoint made with others is not resumed.
 # (epochs, fine_tune_epochs and patience may change: a resumed run can train longer.)
 _SHAPING = ("alpha", "image_size", "weights", "dropout", "l2", "resize_mode", "batch_size", "learning_rate",
-            "fine_tune_learning_rate", "fine_tune_layers", "seed", "augment", "fast", "strategy")
+            "fine_tune_learning_rate", "fine_tune_layers", "seed", "augment", "fast", "strategy", "quality",
+            "exclude")
 
 # Default head epochs: on cached features (fast path), and with images through the backbone.
 FAST_HEAD_EPOCHS = 30
@@ -102,6 +103,11 @@ class TrainConfig:
     strategy: "default" | "mirrored" | "multi-worker" (see the module doc).
     resume: None: resume a matching interrupted run if there is one; True: require it;
     False: start over.
+    quality: "fast" | "best" (see ``toolkit.finetune``: best fine-tunes the whole backbone
+    with strong augmentation and a cosine schedule, filling in the fine-tuning settings the
+    caller left at their defaults).
+    exclude: a file of images to leave out of the train and val splits (``review.csv`` from
+    ``mlkit review``, or ImageIDs / file names one per line; see ``toolkit.review``).
     """
 
     dataset_dir: Path
@@ -126,6 +132,8 @@ class TrainConfig:
     strategy: str = "default"
     resume: bool | None = None
     progress: bool = True
+    quality: str = "fast"
+    exclude: Path | None = None
 
     @property
     def use_fast_path(self) -> bool:
@@ -143,6 +151,7 @@ class TrainConfig:
         return self.fine_tune_layers > 0 and self.fine_tune_epochs > 0
 
     def validate(self) -> None:
+        finetune.check_quality(self.quality)
         for key, low in (("epochs", 1), ("batch_size", 1), ("patience", 1)):
             if getattr(self, key) is not None and getattr(self, key) < low:
                 raise MlkitError(f"--{key.replace('_', '-')} must be at least {low}, got {getattr(self, key)}")
@@ -169,6 +178,7 @@ class TrainConfig:
     def settings(self) -> dict[str, Any]:
         d = asdict(self)
         d["dataset_dir"], d["output_dir"] = str(self.dataset_dir), str(self.output_dir)
+        d["exclude"] = None if self.exclude is None else str(self.exclude)
         d["fast"] = self.use_fast_path
         d["epochs"] = self.head_epochs
         d.pop("progress")
@@ -420,11 +430,18 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
     anything is written."""
     t_start = time.perf_counter()
     say = log or (lambda _m: None)
+    config = finetune.with_quality(config)
     config.validate()
     info = read_dataset(config.dataset_dir)
     train_files = split_files(info, "train")
     val_files = split_files(info, "val", require_all_classes=False)
     notes: list[str] = []
+    exclusion = None
+    if config.exclude is not None:
+        from .review import exclude_from_splits
+
+        train_files, val_files, exclusion = exclude_from_splits(config.exclude, info, train_files, val_files)
+        notes.append(exclusion.note)
     try:
         test_files: SplitFiles | None = split_files(info, "test", require_all_classes=False)
     except MlkitError:
@@ -454,6 +471,8 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
         scratch = Path(tempfile.mkdtemp(prefix="mlkit-worker-"))
         out_root = scratch
     run = _Run(config, say, on_epoch_end)
+    if exclusion is not None:  # what is left out shapes the run, not the file's name
+        run.settings["exclude"] = exclusion.to_json()
     fingerprint = _fingerprint(run.settings, info)
     run.ckpt = _Checkpoints(out_root / f".{name}.checkpoint", fingerprint)
     resumed = run.ckpt.open(config.resume, run.settings, say)
@@ -655,14 +674,17 @@ def _train_end_to_end(run: _Run, strategy, spec: ModelSpec, model, phase: str, t
                     "BatchNormalization stays frozen).")
         return model
 
-    phase_model = _phase_model(run, strategy, phase, build, cfg.fine_tune_learning_rate if fine else cfg.learning_rate)
-    aug = augmentation(cfg.seed) if cfg.augment else None
+    steps = math.ceil(len(train_used) / cfg.batch_size)
+    epochs = cfg.fine_tune_epochs if fine else cfg.head_epochs
+    if finetune.uses_schedule(cfg, phase):
+        run.say(finetune.epochs_note(cfg, steps))
+    phase_model = _phase_model(run, strategy, phase, build, finetune.learning_rate(cfg, phase, steps, epochs))
+    aug = finetune.augmentation(cfg, phase)
     train_ds = image_dataset(train_used.paths, spec, labels=train_used.labels, batch_size=cfg.batch_size,
                              shuffle=True, seed=cfg.seed, augment=aug)
     val_ds = image_dataset(val_files.paths, spec, labels=val_files.labels, batch_size=cfg.batch_size)
-    _fit(run, phase_model, phase, cfg.fine_tune_epochs if fine else cfg.head_epochs,
-         lambda: dict(x=train_ds, validation_data=val_ds), class_weight, len(train_used),
-         math.ceil(len(train_used) / cfg.batch_size), timings)
+    _fit(run, phase_model, phase, epochs, lambda: dict(x=train_ds, validation_data=val_ds), class_weight,
+         len(train_used), steps, timings)
     return phase_model
 
 
