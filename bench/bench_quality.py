@@ -198,7 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     paths, labels = photos()
     args.log.parent.mkdir(parents=True, exist_ok=True)
     run_id = time.strftime("%Y%m%d-%H%M%S")
-    header = {"kind": "run", "run": run_id, "argv": sys.argv[1:], "machine": machine(),
+    import subprocess
+
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    header = {"kind": "run", "run": run_id, "argv": sys.argv[1:], "machine": machine(), "commit": commit,
               "load_start": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     _append(args.log, header)
     feats = None

@@ -18,10 +18,10 @@ CROP_SCALE = (0.25, 1.0)
 CROP_RATIO = (3 / 4, 4 / 3)
 BRIGHTNESS = 0.2    # +-20 % of the value range
 CONTRAST = 0.2      # contrast factor in [0.8, 1.2]
-SATURATION = 0.15   # Keras' factor around 0.5 (no change): [0.35, 0.65]
+SATURATION = 0.3    # saturation factor in [0.7, 1.3]
 
 
-def _crop_layer_class():
+def _layer_classes():
     import keras
     import tensorflow as tf
 
@@ -58,11 +58,33 @@ def _crop_layer_class():
             return {**super().get_config(), "size": self.size, "scale": self.scale, "ratio": self.ratio,
                     "seed": self.seed}
 
-    return RandomResizedCrop
+    class RandomSaturation(keras.layers.Layer):
+        """Each image blended with its own grey version (ITU-R BT.601 luma) by a random
+        factor in [1 - amount, 1 + amount], clipped to 0..255. (Keras 3.15's
+        RandomSaturation with value_range=(0, 255) returns negative pixels.)"""
+
+        def __init__(self, amount: float, seed: int | None = None, **kwargs):
+            super().__init__(**kwargs)
+            self.amount, self.seed = float(amount), seed
+            self.seed_generator = keras.random.SeedGenerator(seed)
+
+        def call(self, images, training=True):
+            if not training:
+                return images
+            n = tf.shape(images)[0]
+            factor = keras.random.uniform((n, 1, 1, 1), 1.0 - self.amount, 1.0 + self.amount,
+                                          seed=self.seed_generator)
+            grey = tf.reduce_sum(images * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
+            return tf.clip_by_value(grey + factor * (images - grey), 0.0, 255.0)
+
+        def get_config(self):
+            return {**super().get_config(), "amount": self.amount, "seed": self.seed}
+
+    return RandomResizedCrop, RandomSaturation
 
 
 def random_resized_crop(size: int, seed: int | None = None, scale=CROP_SCALE, ratio=CROP_RATIO):
-    return _crop_layer_class()(size, scale=scale, ratio=ratio, seed=seed, name="random_resized_crop")
+    return _layer_classes()[0](size, scale=scale, ratio=ratio, seed=seed, name="random_resized_crop")
 
 
 def strong_augmentation(size: int, seed: int = 0):
@@ -75,5 +97,5 @@ def strong_augmentation(size: int, seed: int = 0):
         keras.layers.RandomFlip("horizontal", seed=seed + 1),
         keras.layers.RandomBrightness(BRIGHTNESS, value_range=(0, 255), seed=seed + 2),
         keras.layers.RandomContrast(CONTRAST, value_range=(0, 255), seed=seed + 3),
-        keras.layers.RandomSaturation((0.5 - SATURATION, 0.5 + SATURATION), value_range=(0, 255), seed=seed + 4),
+        _layer_classes()[1](SATURATION, seed=seed + 4, name="random_saturation"),
     ], name="strong_augmentation")
