@@ -670,8 +670,9 @@ def _train_end_to_end(run: _Run, strategy, spec: ModelSpec, model, phase: str, t
     def build():
         if fine:
             n = unfreeze_top(model, cfg.fine_tune_layers)
-            run.say(f"Fine-tuning the top {cfg.fine_tune_layers} backbone layers ({n} with weights; "
-                    "BatchNormalization stays frozen).")
+            whole = cfg.fine_tune_layers >= len(model.get_layer(BACKBONE_LAYER).layers)
+            run.say(f"Fine-tuning {'the whole backbone' if whole else f'the top {cfg.fine_tune_layers} backbone layers'}"
+                    f" ({n} with weights; BatchNormalization stays frozen).")
         return model
 
     steps = math.ceil(len(train_used) / cfg.batch_size)
