@@ -387,6 +387,16 @@ def train_cmd(
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace an earlier model in OUTPUT/NAME (and the exports and validation.json "
                             "beside it) when training finishes. Without it such a folder is refused.")] = False,
+    quality: Annotated[str, typer.Option(
+        help="fast: the head on the frozen backbone's features (seconds). best: then fine-tune the whole "
+             "backbone with random resized crops, flips and colour jitter, a cosine learning rate and early "
+             "stopping (about 10 minutes on 2 CPU cores for 500 photos; it sets --fine-tune-layers, "
+             "--fine-tune-epochs 10, --fine-tune-learning-rate 1e-4 and --patience 4 unless you give them).")]
+        = "fast",
+    exclude: Annotated[Optional[Path], typer.Option(
+        help="Leave these images out of the train and val splits: review.csv from `mlkit review`, or a text "
+             "file with one ImageID, file name or dataset-relative path per line. The test split is kept.")]
+        = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Train a MobileNetV2 classifier on a dataset: head first, then optional fine-tuning.
@@ -405,7 +415,9 @@ def train_cmd(
             batch_size=batch_size, learning_rate=learning_rate, fine_tune_learning_rate=fine_tune_learning_rate,
             alpha=alpha, image_size=image_size, weights=weights, dropout=dropout, l2=l2,
             resize_mode=resize.replace("-", "_"), seed=seed, augment=augment, fast=fast, patience=patience,
-            strategy=strategy, resume=resume, overwrite=overwrite, progress=not json_out, val=val, test=test)
+            strategy=strategy, resume=resume, overwrite=overwrite, progress=not json_out, val=val, test=test,
+            quality=quality, exclude=exclude)
+        config.validate()
     except MlkitError as exc:
         _fail(exc)
     _run(lambda log: train(config, log=log), json_out, render_training,
@@ -438,6 +450,61 @@ def render_training(result) -> None:
     out.print(f"\nWrote {', '.join(result.files)} to {result.path}/")
     for note in result.notes:
         out.print(f"[yellow]note:[/] {note}")
+
+
+@app.command("review")
+def review_cmd(
+    dataset_dir: Annotated[Optional[Path], typer.Argument(
+        help="A dataset folder written by `mlkit build-dataset`. Default: the only dataset under ./data.")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        help="Where review.csv and review.png are written. Default: reviews/<dataset name>.")] = None,
+    top: Annotated[Optional[int], typer.Option(
+        help="List at most N images. Default: all that cleanlab flags; a larger N continues down its "
+             "label-quality ranking.")] = None,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds of the out-of-fold predictions (2 or "
+                                            "more).")] = 5,
+    image_size: Annotated[int, typer.Option(help="Input side in pixels of the backbone that computes the "
+                                                 "features.")] = 224,
+    weights: Annotated[str, typer.Option(help="Backbone weights: imagenet, none, or a path (as for train).")]
+        = "imagenet",
+    seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Find training images whose label the model most disagrees with (likely label errors).
+
+    Out-of-fold predictions over the train and val images (a logistic regression on the
+    frozen backbone's features, k folds) ranked by cleanlab's find_label_issues. Writes
+    review.csv (rank, file, image id, given and predicted label, confidence) and
+    review.png (a contact sheet). Look at them, delete the rows you disagree with, then
+    `mlkit train --exclude review.csv`.
+    """
+    _quiet_tensorflow()
+    from .training.review import ReviewConfig, review
+
+    try:
+        config = ReviewConfig(dataset_dir=dataset_dir if dataset_dir is not None else _default_dataset(),
+                              output_dir=output, folds=folds, top=top, seed=seed, image_size=image_size,
+                              weights=weights)
+        config.validate()
+    except MlkitError as exc:
+        _fail(exc)
+    _run(lambda log: review(config, log=log), json_out, render_review,
+         interrupted="Interrupted. Nothing was written; run the command again.")
+
+
+def render_review(result) -> None:
+    table = Table(title=f"Likely label errors: {result.flagged} of {result.images} train/val images flagged "
+                        f"(out-of-fold accuracy {result.out_of_fold_accuracy:.1%})", title_justify="left")
+    for col in ("rank", "file", "given", "predicted", "confidence"):
+        table.add_column(col, justify="right" if col in ("rank", "confidence") else "left")
+    for r in result.rows:
+        table.add_row(str(r.rank) + ("" if r.flagged else "*"), r.file, r.given_label, r.predicted_label,
+                      f"{r.confidence:.2f}")
+    out.print(table)
+    if any(not r.flagged for r in result.rows):
+        out.print("* not flagged by cleanlab, listed because of --top")
+    out.print(f"\nWrote {', '.join(result.files)} to {result.path}/. Check them, then "
+              f"`mlkit train --exclude {result.path / 'review.csv'}`.")
 
 
 @app.command("evaluate")

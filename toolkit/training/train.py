@@ -58,8 +58,9 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from . import finetune
 from . import plots
-from .data import (DatasetInfo, SplitFiles, augmentation, check_image_files, class_weight_dict,
+from .data import (DatasetInfo, SplitFiles, check_image_files, class_weight_dict,
                    decode_errors_named, image_dataset, load_images, oversample, read_dataset, split_files)
 from .epochs import epoch_batches
 from ..errors import MlkitError
@@ -78,7 +79,8 @@ PLOT_FILES = {"curves": "learning_curves.png", "confusion": "confusion_matrix.pn
 # Settings that change what a run computes; a checkpoint made with others is not resumed.
 # (epochs, fine_tune_epochs and patience may change: a resumed run can train longer.)
 _SHAPING = ("alpha", "image_size", "weights", "dropout", "l2", "resize_mode", "batch_size", "learning_rate",
-            "fine_tune_learning_rate", "fine_tune_layers", "seed", "augment", "fast", "strategy")
+            "fine_tune_learning_rate", "fine_tune_layers", "seed", "augment", "fast", "strategy", "quality",
+            "exclude")
 
 # Default head epochs: on cached features (fast path), and with images through the backbone.
 FAST_HEAD_EPOCHS = 30
@@ -113,6 +115,11 @@ class TrainConfig:
     False: start over.
     overwrite: replace an earlier model in ``output_dir/name`` (with its exports); without
     it such a folder is refused before any work.
+    quality: "fast" | "best" (see ``toolkit.training.finetune``: best fine-tunes the whole backbone
+    with strong augmentation and a cosine schedule, filling in the fine-tuning settings the
+    caller left at their defaults).
+    exclude: a file of images to leave out of the train and val splits (``review.csv`` from
+    ``mlkit review``, or ImageIDs / file names one per line; see ``toolkit.training.review``).
     """
 
     dataset_dir: Path
@@ -140,6 +147,8 @@ class TrainConfig:
     progress: bool = True
     val: float = 0.1     # a plain folder (no dataset.json): fractions of each class held out
     test: float = 0.1
+    quality: str = "fast"
+    exclude: Path | None = None
 
     @property
     def use_fast_path(self) -> bool:
@@ -157,6 +166,7 @@ class TrainConfig:
         return self.fine_tune_layers > 0 and self.fine_tune_epochs > 0
 
     def validate(self) -> None:
+        finetune.check_quality(self.quality)
         for key, low in (("epochs", 1), ("batch_size", 1), ("patience", 1)):
             if getattr(self, key) is not None and getattr(self, key) < low:
                 raise MlkitError(f"--{key.replace('_', '-')} must be at least {low}, got {getattr(self, key)}")
@@ -183,6 +193,7 @@ class TrainConfig:
     def settings(self) -> dict[str, Any]:
         d = asdict(self)
         d["dataset_dir"], d["output_dir"] = str(self.dataset_dir), str(self.output_dir)
+        d["exclude"] = None if self.exclude is None else str(self.exclude)
         d["fast"] = self.use_fast_path
         d["epochs"] = self.head_epochs
         d.pop("progress")
@@ -436,12 +447,19 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
     input before anything is written, and for a full or read-only disk."""
     t_start = time.perf_counter()
     say = log or (lambda _m: None)
+    config = finetune.with_quality(config)
     config.validate()
     info = read_dataset(config.dataset_dir, FolderSplit(config.val, config.test, config.seed), check_decodes=True,
                         log=say)
     train_files = split_files(info, "train")
     val_files = split_files(info, "val", require_all_classes=False)
     notes: list[str] = []
+    exclusion = None
+    if config.exclude is not None:
+        from .review import exclude_from_splits
+
+        train_files, val_files, exclusion = exclude_from_splits(config.exclude, info, train_files, val_files)
+        notes.append(exclusion.note)
     try:
         test_files: SplitFiles | None = split_files(info, "test", require_all_classes=False)
     except MlkitError:
@@ -472,6 +490,8 @@ def train(config: TrainConfig, log: Log | None = None, on_epoch_end: EpochHook |
         scratch = Path(tempfile.mkdtemp(prefix="mlkit-worker-"))
         out_root = scratch
     run = _Run(config, say, on_epoch_end)
+    if exclusion is not None:  # what is left out shapes the run, not the file's name
+        run.settings["exclude"] = exclusion.to_json()
     fingerprint = _fingerprint(run.settings, info)
     run.ckpt = _Checkpoints(out_root / f".{name}.checkpoint", fingerprint)
     resumed = run.ckpt.open(config.resume, run.settings, say)
@@ -711,13 +731,17 @@ def _train_end_to_end(run: _Run, strategy, spec: ModelSpec, model, phase: str, t
     def build():
         if fine:
             n = unfreeze_top(model, cfg.fine_tune_layers)
-            run.say(f"Fine-tuning the top {cfg.fine_tune_layers} backbone layers ({n} with weights; "
-                    "BatchNormalization stays frozen).")
+            whole = cfg.fine_tune_layers >= len(model.get_layer(BACKBONE_LAYER).layers)
+            run.say(f"Fine-tuning {'the whole backbone' if whole else f'the top {cfg.fine_tune_layers} backbone layers'}"
+                    f" ({n} with weights; BatchNormalization stays frozen).")
         return model
 
-    phase_model = _phase_model(run, strategy, phase, build, cfg.fine_tune_learning_rate if fine else cfg.learning_rate)
-    aug = augmentation(cfg.seed) if cfg.augment else None
+    steps = math.ceil(len(train_used) / cfg.batch_size)
     epochs = cfg.fine_tune_epochs if fine else cfg.head_epochs
+    if finetune.uses_schedule(cfg, phase):
+        run.say(finetune.epochs_note(cfg, steps))
+    phase_model = _phase_model(run, strategy, phase, build, finetune.learning_rate(cfg, phase, steps, epochs))
+    aug = finetune.augmentation(cfg, phase)
 
     def data(start: int) -> dict:
         train_ds = image_dataset(train_used.paths, spec, labels=train_used.labels, batch_size=cfg.batch_size,
@@ -725,8 +749,7 @@ def _train_end_to_end(run: _Run, strategy, spec: ModelSpec, model, phase: str, t
         val_ds = image_dataset(val_files.paths, spec, labels=val_files.labels, batch_size=cfg.batch_size)
         return dict(x=train_ds, validation_data=val_ds)
 
-    _fit(run, phase_model, phase, epochs, data, class_weight, len(train_used),
-         math.ceil(len(train_used) / cfg.batch_size), timings)
+    _fit(run, phase_model, phase, epochs, data, class_weight, len(train_used), steps, timings)
     return phase_model
 
 
