@@ -12,6 +12,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
+from .progress import SILENT, Reporter
+
 
 @contextmanager
 def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
@@ -192,10 +194,11 @@ LOCK_TIMEOUT_S = float(os.environ.get("MLKIT_LOCK_TIMEOUT", "3600"))
 
 
 @contextmanager
-def locked(lock_path: Path | str, what: str, timeout: float | None = None) -> Iterator[None]:
+def locked(lock_path: Path | str, what: str, timeout: float | None = None, *,
+           reporter: Reporter = SILENT) -> Iterator[None]:
     """Hold an exclusive lock (``filelock``: ``flock`` on POSIX, ``msvcrt`` on Windows) on
-    ``lock_path`` while the block runs. When another process holds it, say so on stderr
-    and wait up to ``timeout`` seconds (``MLKIT_LOCK_TIMEOUT``, default an hour), then fail
+    ``lock_path`` while the block runs. When another process holds it, say so through
+    ``reporter`` and wait up to ``timeout`` seconds (``MLKIT_LOCK_TIMEOUT``, default an hour), then fail
     with an MlkitError. The lock file stays (removing it would race with a waiter)."""
     import filelock
 
@@ -208,8 +211,7 @@ def locked(lock_path: Path | str, what: str, timeout: float | None = None) -> It
         lock.acquire(timeout=0)
     except filelock.Timeout:
         wait = LOCK_TIMEOUT_S if timeout is None else timeout
-        sys.stderr.write(f"Waiting for another mlkit run that is using {what} (lock {lock_path}) ...\n")
-        sys.stderr.flush()
+        reporter.note(f"Waiting for another mlkit run that is using {what} (lock {lock_path}) ...")
         try:
             lock.acquire(timeout=wait)
         except filelock.Timeout:

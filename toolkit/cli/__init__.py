@@ -14,10 +14,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from . import __version__
-from .errors import MlkitError
+from .. import __version__
+from ..errors import MlkitError, ParameterError
 
 app = typer.Typer(
     name="mlkit",
@@ -43,8 +44,13 @@ LabelSetOpt = Annotated[str, typer.Option(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (for scripts).")]
 
 
+def _message(exc: MlkitError) -> str:
+    """The error in the words of the command line: a parameter is named by its flag."""
+    return exc.command_line() if isinstance(exc, ParameterError) else str(exc)
+
+
 def _fail(exc: MlkitError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(_message(exc))}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -105,7 +111,7 @@ def classes_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Search Open Images class names: MIDs, display names and image counts."""
-    from .openimages.catalog import search_classes
+    from ..openimages.catalog import search_classes
 
     try:
         result = search_classes(query, source=source, cache_dir=cache_dir, label_set=label_set,
@@ -207,7 +213,7 @@ def build_dataset_cmd(
     positives. Each build prints the plan (files, sizes, cached or not) before it
     downloads anything; --dry-run shows it and downloads nothing.
     """
-    from .dataset.build import DatasetConfig, build_dataset
+    from ..dataset.build import DatasetConfig, build_dataset
 
     config = DatasetConfig(
         positive=positive or "", classes=_names(classes or ""), other=other,
@@ -278,7 +284,7 @@ def mirror_cmd(
     """
     import time
 
-    from .mirror import start_mirror
+    from ..mirror import start_mirror
 
     server, info = start_mirror(folder, seed=seed, port=port)
     with server:
@@ -406,7 +412,7 @@ def train_cmd(
     same command again: it resumes from the last finished epoch.
     """
     _quiet_tensorflow()
-    from .training.train import TrainConfig, train
+    from ..training.train import TrainConfig, train
 
     try:
         config = TrainConfig(
@@ -479,7 +485,7 @@ def review_cmd(
     `mlkit train --exclude review.csv`.
     """
     _quiet_tensorflow()
-    from .training.review import ReviewConfig, review
+    from ..training.review import ReviewConfig, review
 
     try:
         config = ReviewConfig(dataset_dir=dataset_dir if dataset_dir is not None else _default_dataset(),
@@ -523,7 +529,7 @@ def evaluate_cmd(
 ) -> None:
     """Accuracy, per-class precision / recall / F1, ROC AUC and confusion matrix of a model."""
     _quiet_tensorflow()
-    from .training.evaluate import evaluate, write_plots
+    from ..training.evaluate import evaluate, write_plots
 
     try:
         result = evaluate(model, data, split=split, target_precision=target_precision, batch_size=batch_size)
@@ -587,7 +593,7 @@ def predict_cmd(
 ) -> None:
     """Label and probability for each image."""
     _quiet_tensorflow()
-    from .runtimes.predict import predict
+    from ..runtimes.predict import predict
 
     try:
         predictions = predict(model, images, top_k=top_k)
@@ -613,14 +619,14 @@ INVALID_EXIT = 3   # an export outside its tolerance (2 is a user error)
 
 
 def _coreml_spec(fmt: str) -> int:
-    from .export.coreml import SPEC_VERSION
+    from ..export.coreml import SPEC_VERSION
 
     return SPEC_VERSION[fmt]
 
 
 def _coreml_minimum(fmt: str) -> str:
     """The minimum OS of the Core ML files `export` writes in ``fmt`` (for --help)."""
-    from .export.coreml import SPEC_VERSION, minimum_os_text
+    from ..export.coreml import SPEC_VERSION, minimum_os_text
 
     return minimum_os_text(SPEC_VERSION[fmt])
 
@@ -668,7 +674,7 @@ def export_cmd(
     INVALID and the command exits with code 3. Results go to validation.json in the model's
     folder. Core ML runs in Core ML on macOS, elsewhere in mlkit's reference evaluator."""
     _quiet_tensorflow()
-    from .export import ExportOptions, export_model
+    from ..export import ExportOptions, export_model
 
     options = ExportOptions(coreml=coreml, tflite=tflite, coreml_format=coreml_format, precision=precision,
                             quantize=quantize, name=name, output=output, validate=not no_validate,
@@ -690,7 +696,7 @@ def export_cmd(
             if note:
                 err.print(note, highlight=False)
         if report.validation is not None:
-            from .export.validate import render_table
+            from ..export.validate import render_table
 
             out.print(render_table(report.validation))
             out.print(f"Results: {report.validation_json}")
@@ -717,7 +723,7 @@ def validate_cmd(
     probability difference, top-1 agreement, accuracy of each, size and latency. Exits with
     code 3 when the file is outside the tolerance of its precision."""
     _quiet_tensorflow()
-    from .export.validate import render_table, validate
+    from ..export.validate import render_table, validate
 
     try:
         report = validate(model_file, against=against, data_dir=data, samples=samples, precision=precision)
@@ -740,7 +746,7 @@ def demo_cmd(
     """Run the whole job offline on the embedded mirror: a 'Hot dog' dataset, then a small
     classifier trained on it and evaluated, end to end."""
     _quiet_tensorflow()
-    from .demo import run_demo
+    from ..demo import run_demo
 
     try:
         result = run_demo(workdir, progress=not json_out,
@@ -759,7 +765,7 @@ def demo_cmd(
         out.print(f"\n`mlkit evaluate {result.training.path}`: accuracy {ev.accuracy:.3f} on {ev.n} test images"
                   + ("" if ev.roc_auc is None else f", ROC AUC {ev.roc_auc:.3f}") + ".")
     if result.export is not None and result.export.validation is not None:
-        from .export.validate import render_table
+        from ..export.validate import render_table
 
         out.print()
         out.print(render_table(result.export.validation))
@@ -797,15 +803,12 @@ def render_demo_summary(result) -> Table:
 
 
 def main() -> None:
-    from .quiet import quiet_unless_verbose
+    from ..quiet import quiet_unless_verbose
 
     quiet_unless_verbose(sys.argv[1:])
     try:
         app()
     except MlkitError as exc:  # a library error raised outside a command's own handler
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"error: {_message(exc)}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
 
-
-if __name__ == "__main__":
-    main()

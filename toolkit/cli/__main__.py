@@ -1,0 +1,5 @@
+"""``python -m toolkit.cli``: the same as the ``mlkit`` command."""
+
+from . import main
+
+main()
