@@ -101,16 +101,7 @@ def export_tflite(keras_path: Path | str, card: ModelCard, out_path: Path | str,
     keras_path = Path(keras_path)
     _check_arguments(keras_path, out, quantize, card)
     pixels = _check_calibration(calibration, card) if quantize == "int8" else None
-    if embed is None:
-        embed, reason = md.metadata_writers_available()
-    elif embed:
-        ok, why = md.metadata_writers_available()
-        if not ok:
-            raise MlkitError(f"cannot embed TFLite metadata: {why}")
-        reason = ""
-    else:
-        reason = "the side file was asked for"
-
+    embed, reason = _where_metadata_goes(embed)
     say = reporter.note
     if keras_model is None:
         from ..runtimes.predict import KerasRunner   # loads the model and checks it against model.json
@@ -147,6 +138,18 @@ def export_tflite(keras_path: Path | str, card: ModelCard, out_path: Path | str,
                         input_quantization=facts["input"].get("quantization"),
                         output_quantization=facts["output"].get("quantization"),
                         calibration_images=0 if pixels is None else len(pixels), warnings=cautions)
+
+
+def _where_metadata_goes(embed: bool | None) -> tuple[bool, str]:
+    """(embed it?, why not) for ``export_tflite``'s ``embed``."""
+    if embed is None:
+        return md.metadata_writers_available()
+    if embed:
+        ok, why = md.metadata_writers_available()
+        if not ok:
+            raise MlkitError(f"cannot embed TFLite metadata: {why}")
+        return True, ""
+    return False, "the side file was asked for"
 
 
 # --------------------------------------------------------------------------- conversion
