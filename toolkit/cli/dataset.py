@@ -61,66 +61,87 @@ def classes_cmd(
         err.print(f"[dim]{note}[/]")
 
 
+_PositiveOpt = Annotated[Optional[str], typer.Option(
+    "--positive", help="One class vs not (binary): an Open Images display name (any case) or a MID.")]
+_ClassesOpt = Annotated[Optional[str], typer.Option(
+    "--classes", help="Several classes, one folder each (comma list of display names or MIDs), e.g. "
+                      "'Hamburger, Pizza'; instead of --positive. An image verified for two of them is "
+                      "left out (status=ambiguous in manifest.csv).")]
+_OtherOpt = Annotated[Optional[int], typer.Option(
+    "--other", help="With --classes: add a class 'other' of this many images that show none of the "
+                    "classes, their descendants or related classes.")]
+_OtherClassesOpt = Annotated[str, typer.Option(
+    "--other-classes", help="With --other: draw 'other' only from these classes (comma list): hard "
+                            "negatives.")]
+_DescendantsOpt = Annotated[bool, typer.Option(
+    "--descendants/--no-descendants", help="With --classes: a class takes in its subcategories in Open "
+                                           "Images' hierarchy (Sandwich: Submarine sandwich, Hamburger).")]
+_MaxPerClassOpt = Annotated[Optional[int], typer.Option(
+    "--max-per-class", help="With --classes: take at most this many images of each class (1 or more).")]
+_NegativesOpt = Annotated[Optional[int], typer.Option(
+    help="How many negative images. Default: as many as positives.")]
+_NegativeClassesOpt = Annotated[str, typer.Option(
+    help="Draw negatives only from these classes (comma list), e.g. 'Pizza, Sandwich': hard "
+         "negatives.")]
+_VerifiedNegativesOpt = Annotated[bool, typer.Option(
+    "--verified-negatives", help="Only take negatives where a human verified the positive is absent "
+                                 "(Confidence 0).")]
+_IncludeRelatedOpt = Annotated[bool, typer.Option(
+    "--include-related", help="Count related classes (e.g. 'Hot dog bun', 'Chicago-style hot dog') as "
+                              "positives. They are always kept out of the negatives.")]
+_MaxPositivesOpt = Annotated[Optional[int], typer.Option(help="Take at most this many positives (1 or more).")]
+_BalanceOpt = Annotated[str, typer.Option(
+    help="weights (keep all, weigh classes in training) | undersample (drop from the larger class) | "
+         "oversample (repeat the smaller class in training) | none.")]
+_SplitOpt = Annotated[str, typer.Option(help="Open Images splits to draw from (comma list).")]
+_SeedOpt = Annotated[int, typer.Option(help="Seed of every random choice: same inputs and seed, same dataset.")]
+_NameOpt = Annotated[Optional[str], typer.Option(help="Dataset folder name. Default: from the positive class.")]
+_DataDirOpt = Annotated[Path, typer.Option(help="Where datasets are written: DATA_DIR/NAME/...")]
+_MaxSizeOpt = Annotated[Optional[int], typer.Option(help="Resize so the longer side is at most this "
+                                                     "many pixels (16 or more).")]
+_CropOpt = Annotated[bool, typer.Option("--crop", help="Crop positives to their largest bounding box.")]
+_CropMarginOpt = Annotated[float, typer.Option(help="Margin added around a --crop box, as a fraction of "
+                                                "its size.")]
+_ImageSourceOpt = Annotated[Optional[str], typer.Option(
+    help="Base URL of the CVDF image mirror. Default: https://open-images-dataset.s3.amazonaws.com/")]
+_DryRunOpt = Annotated[bool, typer.Option("--dry-run", help=(
+    "Download nothing: list the metadata files a build needs (size by HEAD, cached or not); once "
+    "they are cached, also the images it would select and their estimated size."))]
+_ForceOpt = Annotated[bool, typer.Option("--force", help="Rebuild a dataset made with other settings (the new one "
+                                                    "is built beside it and replaces it when complete; a "
+                                                    "folder mlkit did not make is never touched).")]
+
+
 @app.command("build-dataset")
 def build_dataset_cmd(
-    positive: Annotated[Optional[str], typer.Option(
-        "--positive", help="One class vs not (binary): an Open Images display name (any case) or a MID.")] = None,
-    classes: Annotated[Optional[str], typer.Option(
-        "--classes", help="Several classes, one folder each (comma list of display names or MIDs), e.g. "
-                          "'Hamburger, Pizza'; instead of --positive. An image verified for two of them is "
-                          "left out (status=ambiguous in manifest.csv).")] = None,
-    other: Annotated[Optional[int], typer.Option(
-        "--other", help="With --classes: add a class 'other' of this many images that show none of the "
-                        "classes, their descendants or related classes.")] = D.other,
-    other_classes: Annotated[str, typer.Option(
-        "--other-classes", help="With --other: draw 'other' only from these classes (comma list): hard "
-                                "negatives.")] = ", ".join(D.other_classes),
-    descendants: Annotated[bool, typer.Option(
-        "--descendants/--no-descendants", help="With --classes: a class takes in its subcategories in Open "
-                                               "Images' hierarchy (Sandwich: Submarine sandwich, Hamburger).")] = D.descendants,
-    max_per_class: Annotated[Optional[int], typer.Option(
-        "--max-per-class", help="With --classes: take at most this many images of each class (1 or more).")] = D.max_per_class,
-    negatives: Annotated[Optional[int], typer.Option(
-        help="How many negative images. Default: as many as positives.")] = D.negatives,
-    negative_classes: Annotated[str, typer.Option(
-        help="Draw negatives only from these classes (comma list), e.g. 'Pizza, Sandwich': hard "
-             "negatives.")] = ", ".join(D.negative_classes),
-    verified_negatives: Annotated[bool, typer.Option(
-        "--verified-negatives", help="Only take negatives where a human verified the positive is absent "
-                                     "(Confidence 0).")] = D.verified_negatives,
-    include_related: Annotated[bool, typer.Option(
-        "--include-related", help="Count related classes (e.g. 'Hot dog bun', 'Chicago-style hot dog') as "
-                                  "positives. They are always kept out of the negatives.")] = D.include_related,
-    max_positives: Annotated[Optional[int], typer.Option(help="Take at most this many positives (1 or more).")] = D.max_positives,
-    balance: Annotated[str, typer.Option(
-        help="weights (keep all, weigh classes in training) | undersample (drop from the larger class) | "
-             "oversample (repeat the smaller class in training) | none.")] = D.balance,
-    split: Annotated[str, typer.Option(help="Open Images splits to draw from (comma list).")]
-        = ",".join(D.splits),
+    positive: _PositiveOpt = None,
+    classes: _ClassesOpt = None,
+    other: _OtherOpt = D.other,
+    other_classes: _OtherClassesOpt = ", ".join(D.other_classes),
+    descendants: _DescendantsOpt = D.descendants,
+    max_per_class: _MaxPerClassOpt = D.max_per_class,
+    negatives: _NegativesOpt = D.negatives,
+    negative_classes: _NegativeClassesOpt = ", ".join(D.negative_classes),
+    verified_negatives: _VerifiedNegativesOpt = D.verified_negatives,
+    include_related: _IncludeRelatedOpt = D.include_related,
+    max_positives: _MaxPositivesOpt = D.max_positives,
+    balance: _BalanceOpt = D.balance,
+    split: _SplitOpt = ",".join(D.splits),
     val: Annotated[float, typer.Option(help="Fraction of the dataset for validation.")] = D.val,
     test: Annotated[float, typer.Option(help="Fraction of the dataset for testing.")] = D.test,
-    seed: Annotated[int, typer.Option(help="Seed of every random choice: same inputs and seed, same dataset.")] = D.seed,
-    name: Annotated[Optional[str], typer.Option(help="Dataset folder name. Default: from the positive class.")]
-        = D.name,
-    data_dir: Annotated[Path, typer.Option(help="Where datasets are written: DATA_DIR/NAME/...")] = D.data_dir,
+    seed: _SeedOpt = D.seed,
+    name: _NameOpt = D.name,
+    data_dir: _DataDirOpt = D.data_dir,
     workers: Annotated[int, typer.Option(help="Concurrent downloads (1 or more).")] = D.workers,
-    max_size: Annotated[Optional[int], typer.Option(help="Resize so the longer side is at most this "
-                                                         "many pixels (16 or more).")] = D.max_size,
-    crop: Annotated[bool, typer.Option("--crop", help="Crop positives to their largest bounding box.")] = D.crop,
-    crop_margin: Annotated[float, typer.Option(help="Margin added around a --crop box, as a fraction of "
-                                                    "its size.")] = D.crop_margin,
+    max_size: _MaxSizeOpt = D.max_size,
+    crop: _CropOpt = D.crop,
+    crop_margin: _CropMarginOpt = D.crop_margin,
     source: SourceOpt = D.source,
-    image_source: Annotated[Optional[str], typer.Option(
-        help="Base URL of the CVDF image mirror. Default: https://open-images-dataset.s3.amazonaws.com/")] = D.image_source,
+    image_source: _ImageSourceOpt = D.image_source,
     cache_dir: CacheOpt = D.cache_dir,
     label_set: LabelSetOpt = D.label_set,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help=(
-        "Download nothing: list the metadata files a build needs (size by HEAD, cached or not); once "
-        "they are cached, also the images it would select and their estimated size."))]
-        = D.dry_run,
-    force: Annotated[bool, typer.Option("--force", help="Rebuild a dataset made with other settings (the new one "
-                                                        "is built beside it and replaces it when complete; a "
-                                                        "folder mlkit did not make is never touched).")] = D.force,
+    dry_run: _DryRunOpt = D.dry_run,
+    force: _ForceOpt = D.force,
     json_out: JsonOpt = False,
 ) -> None:
     """Build a balanced, attributed image dataset from Open Images: one class vs not
@@ -142,7 +163,7 @@ def build_dataset_cmd(
                          other_classes=comma_list(other_classes), splits=comma_list(split),
                          negative_classes=comma_list(negative_classes))
     run_library(lambda reporter: build_dataset(config, reporter=reporter), json_out, render_dataset,
-         interrupted="Interrupted. Nothing half-written was left behind; run the same command again to resume.")
+                interrupted="Interrupted. Nothing half-written was left behind; run the same command again to resume.")
 
 
 def render_dataset(result) -> None:

@@ -29,38 +29,48 @@ def _coreml_minimum(fmt: str) -> str:
     return minimum_os_text(SPEC_VERSION[fmt])
 
 
+_CoremlOpt = Annotated[bool, typer.Option("--coreml", help="Write a Core ML model for Xcode. With neither --coreml "
+                                                      "nor --tflite, both are written.")]
+_TfliteOpt = Annotated[bool, typer.Option("--tflite", help="Write a TFLite model (+ labels.txt) for Android.")]
+_CoremlFormatOpt = Annotated[str, typer.Option(
+    help=f"neuralnetwork: <Name>.mlmodel, the single file Xcode takes (needs "
+         f"{_coreml_minimum('neuralnetwork')}: Core ML specification version "
+         f"{_coreml_spec('neuralnetwork')}). mlprogram: <Name>.mlpackage (needs "
+         f"{_coreml_minimum('mlprogram')}). The export prints the minimum of the file it wrote.")]
+_PrecisionOpt = Annotated[str, typer.Option(
+    help="Weights: fp32 (exact), fp16 (half the size), int8 (a quarter; for TFLite full-integer, calibrated "
+         "on training images).")]
+_QuantizeOpt = Annotated[Optional[str], typer.Option(
+    help="TFLite only, overrides --precision: none, fp16, dynamic (int8 weights, float maths) or int8 "
+         "(integers throughout, uint8 input and output).")]
+_NameOpt = Annotated[Optional[str], typer.Option(
+    help="The Core ML model's name, which Xcode turns into a Swift class. Default: from the classes, a "
+         "catch-all (other, not_*) left out (hot_dog -> HotDogClassifier; hamburger, sandwich -> "
+         "HamburgerSandwichClassifier).")]
+_OutputOpt = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="A folder for the files, or one file (e.g. ios_demo/HotDogApp/"
+                           "HotDogClassifier.mlmodel). Default: the model's folder.")]
+_SamplesOpt = Annotated[Optional[int], typer.Option(
+    help="Validate on this many test images (default: the whole test split).")]
+_DataOpt = Annotated[Optional[Path], typer.Option(
+    help="Dataset folder for validation images and int8 calibration. Default: the model's own (model.json).")]
+_NoValidateOpt = Annotated[bool, typer.Option("--no-validate", help="Skip validation (not recommended).")]
+
+
 @app.command("export")
 def export_cmd(
     model: Annotated[Path, typer.Argument(help="A model folder written by `mlkit train` (models/<name>) or its "
                                                "model.keras.")],
-    coreml: Annotated[bool, typer.Option("--coreml", help="Write a Core ML model for Xcode. With neither --coreml "
-                                                          "nor --tflite, both are written.")] = E.coreml,
-    tflite: Annotated[bool, typer.Option("--tflite", help="Write a TFLite model (+ labels.txt) for Android.")] = E.tflite,
-    coreml_format: Annotated[str, typer.Option(
-        help=f"neuralnetwork: <Name>.mlmodel, the single file Xcode takes (needs "
-             f"{_coreml_minimum('neuralnetwork')}: Core ML specification version "
-             f"{_coreml_spec('neuralnetwork')}). mlprogram: <Name>.mlpackage (needs "
-             f"{_coreml_minimum('mlprogram')}). The export prints the minimum of the file it wrote.")]
-        = E.coreml_format,
-    precision: Annotated[str, typer.Option(
-        help="Weights: fp32 (exact), fp16 (half the size), int8 (a quarter; for TFLite full-integer, calibrated "
-             "on training images).")] = E.precision,
-    quantize: Annotated[Optional[str], typer.Option(
-        help="TFLite only, overrides --precision: none, fp16, dynamic (int8 weights, float maths) or int8 "
-             "(integers throughout, uint8 input and output).")] = E.quantize,
-    name: Annotated[Optional[str], typer.Option(
-        help="The Core ML model's name, which Xcode turns into a Swift class. Default: from the classes, a "
-             "catch-all (other, not_*) left out (hot_dog -> HotDogClassifier; hamburger, sandwich -> "
-             "HamburgerSandwichClassifier).")] = E.name,
-    output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="A folder for the files, or one file (e.g. ios_demo/HotDogApp/"
-                               "HotDogClassifier.mlmodel). Default: the model's folder.")] = E.output,
-    samples: Annotated[Optional[int], typer.Option(
-        help="Validate on this many test images (default: the whole test split).")] = E.samples,
-    data: Annotated[Optional[Path], typer.Option(
-        help="Dataset folder for validation images and int8 calibration. Default: the model's own (model.json).")]
-        = E.data_dir,
-    no_validate: Annotated[bool, typer.Option("--no-validate", help="Skip validation (not recommended).")] = not E.validate,
+    coreml: _CoremlOpt = E.coreml,
+    tflite: _TfliteOpt = E.tflite,
+    coreml_format: _CoremlFormatOpt = E.coreml_format,
+    precision: _PrecisionOpt = E.precision,
+    quantize: _QuantizeOpt = E.quantize,
+    name: _NameOpt = E.name,
+    output: _OutputOpt = E.output,
+    samples: _SamplesOpt = E.samples,
+    data: _DataOpt = E.data_dir,
+    no_validate: _NoValidateOpt = not E.validate,
     json_out: JsonOpt = False,
 ) -> None:
     """Export a trained model to Core ML and/or TFLite, then run every file written in its own

@@ -19,83 +19,102 @@ T = defaults(TrainConfig)
 R = defaults(ReviewConfig)
 
 
+_DatasetDirOpt = Annotated[Optional[Path], typer.Argument(
+    help="A dataset folder written by `mlkit build-dataset` (data/<name>, with dataset.json), or any folder "
+         "with one subfolder of images per class (DIR/<class>/*.jpg, or DIR/train/<class>/..., val/, test/), "
+         "split with --val and --test. Default: the only dataset under ./data.")]
+_NameOpt = Annotated[Optional[str], typer.Option(help="Model folder name under --output. Default: the dataset's "
+                                                 "name.")]
+_OutputOpt = Annotated[Path, typer.Option(help="Where models are written: OUTPUT/NAME/model.keras ...")]
+_EpochsOpt = Annotated[Optional[int], typer.Option(
+    help="Epochs of training the head on the frozen backbone (early stopping may end sooner). Default: 30 "
+         "with --fast (each epoch takes milliseconds on cached features), else 10.")]
+_FineTuneLayersOpt = Annotated[int, typer.Option(
+    help="Then fine-tune this many top layers of the backbone (MobileNetV2 has 154; e.g. 50). "
+                "0: no fine-tuning.")]
+_FineTuneEpochsOpt = Annotated[int, typer.Option(help="Epochs of fine-tuning (with --fine-tune-layers).")]
+_BatchSizeOpt = Annotated[int, typer.Option(help="Images per training step (the global batch with "
+                                                    "--strategy).")]
+_LearningRateOpt = Annotated[float, typer.Option(help="Adam learning rate of the head.")]
+_FineTuneLearningRateOpt = Annotated[float, typer.Option(help="Adam learning rate of fine-tuning.")]
+_AlphaOpt = Annotated[float, typer.Option(
+    help="MobileNetV2 width: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4 have ImageNet weights; smaller is faster.")]
+_ImageSizeOpt = Annotated[int, typer.Option(
+    help="Input side in pixels (96, 128, 160, 192, 224 have ImageNet weights; larger sizes reuse the 224 "
+         "weights: 288 or 320 often score 1-2 points higher on photos, at about twice the compute).")]
+_WeightsOpt = Annotated[str, typer.Option(
+    help="Initial backbone weights: imagenet (Keras' loader; it looks in $KERAS_HOME/models, default "
+         "~/.keras/models), none (random), or the path of an .h5 weights file or an mlkit model.keras.")]
+_DropoutOpt = Annotated[float, typer.Option(help="Dropout rate before the classifier.")]
+_L2Opt = Annotated[float, typer.Option(
+    help="L2 penalty on the classifier's weights while training (0: none). It keeps the head from "
+         "over-fitting a few hundred photos; it is not saved with the model.")]
+_ResizeOpt = Annotated[str, typer.Option(
+    help="How an image becomes a square input: squash (the whole image scaled, aspect ratio ignored; "
+         "Vision's .scaleFill) or center-crop (the largest centred square; Vision's .centerCrop).")]
+_SeedOpt = Annotated[int, typer.Option(help="Seed of every random choice; same data, settings and seed give the "
+                                       "same model on the same machine.")]
+_AugmentOpt = Annotated[bool, typer.Option(
+    "--augment/--no-augment", help="Random flips, rotations, zooms and contrast on training images "
+                                   "(training only; slower: images go through the backbone every epoch).")]
+_FastOpt = Annotated[Optional[bool], typer.Option(
+    "--fast/--no-fast", help="Compute the frozen backbone's features once and train the head on them. "
+                             "Default: on unless --augment.")]
+_PatienceOpt = Annotated[int, typer.Option(help="Stop a phase after this many epochs without a better "
+                                                  "validation loss (the best epoch's weights are kept).")]
+_StrategyOpt = Annotated[str, typer.Option(
+    help="tf.distribute strategy: default (one device), mirrored (every local GPU, else the CPU), "
+         "multi-worker (MultiWorkerMirroredStrategy from TF_CONFIG; Keras 3 trains only a single worker "
+         "under it so far, see keras-team/keras#20585).")]
+_ResumeOpt = Annotated[Optional[bool], typer.Option(
+    "--resume/--no-resume", help="Resume an interrupted run (--resume: insist; --no-resume: start over). "
+                                 "Default: resume when an interrupted run with the same settings exists.")]
+_ValOpt = Annotated[float, typer.Option(
+    help="A folder without dataset.json: the fraction of each class's images held out for validation "
+         "(seeded by --seed, the same every run; recorded in model.json).")]
+_TestOpt = Annotated[float, typer.Option(
+    help="A folder without dataset.json: the fraction of each class's images held out for testing.")]
+_OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace an earlier model in OUTPUT/NAME (and the exports and validation.json "
+                        "beside it) when training finishes. Without it such a folder is refused.")]
+_QualityOpt = Annotated[str, typer.Option(
+    help="fast: the head on the frozen backbone's features (seconds). best: then fine-tune the whole "
+         "backbone with random resized crops, flips and colour jitter, a cosine learning rate and early "
+         "stopping (about 10 minutes on 2 CPU cores for 500 photos; it sets --fine-tune-layers, "
+         "--fine-tune-epochs 10, --fine-tune-learning-rate 1e-4 and --patience 4 unless you give them).")]
+_ExcludeOpt = Annotated[Optional[Path], typer.Option(
+    help="Leave these images out of the train and val splits: review.csv from `mlkit review`, or a text "
+         "file with one ImageID, file name or dataset-relative path per line. The test split is kept.")]
+
+
 @app.command("train")
 def train_cmd(
-    dataset_dir: Annotated[Optional[Path], typer.Argument(
-        help="A dataset folder written by `mlkit build-dataset` (data/<name>, with dataset.json), or any folder "
-             "with one subfolder of images per class (DIR/<class>/*.jpg, or DIR/train/<class>/..., val/, test/), "
-             "split with --val and --test. Default: the only dataset under ./data.")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Model folder name under --output. Default: the dataset's "
-                                                     "name.")] = T.name,
-    output: Annotated[Path, typer.Option(help="Where models are written: OUTPUT/NAME/model.keras ...")]
-        = T.output_dir,
-    epochs: Annotated[Optional[int], typer.Option(
-        help="Epochs of training the head on the frozen backbone (early stopping may end sooner). Default: 30 "
-             "with --fast (each epoch takes milliseconds on cached features), else 10.")] = T.epochs,
-    fine_tune_layers: Annotated[int, typer.Option(
-        help="Then fine-tune this many top layers of the backbone (MobileNetV2 has 154; e.g. 50). "
-                    "0: no fine-tuning.")] = T.fine_tune_layers,
-    fine_tune_epochs: Annotated[int, typer.Option(help="Epochs of fine-tuning (with --fine-tune-layers).")]
-        = T.fine_tune_epochs,
-    batch_size: Annotated[int, typer.Option(help="Images per training step (the global batch with "
-                                                        "--strategy).")] = T.batch_size,
-    learning_rate: Annotated[float, typer.Option(help="Adam learning rate of the head.")] = T.learning_rate,
-    fine_tune_learning_rate: Annotated[float, typer.Option(help="Adam learning rate of fine-tuning.")]
-        = T.fine_tune_learning_rate,
-    alpha: Annotated[float, typer.Option(
-        help="MobileNetV2 width: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4 have ImageNet weights; smaller is faster.")]
-        = T.alpha,
-    image_size: Annotated[int, typer.Option(
-        help="Input side in pixels (96, 128, 160, 192, 224 have ImageNet weights; larger sizes reuse the 224 "
-             "weights: 288 or 320 often score 1-2 points higher on photos, at about twice the compute).")] = T.image_size,
-    weights: Annotated[str, typer.Option(
-        help="Initial backbone weights: imagenet (Keras' loader; it looks in $KERAS_HOME/models, default "
-             "~/.keras/models), none (random), or the path of an .h5 weights file or an mlkit model.keras.")]
-        = T.weights,
-    dropout: Annotated[float, typer.Option(help="Dropout rate before the classifier.")] = T.dropout,
-    l2: Annotated[float, typer.Option(
-        help="L2 penalty on the classifier's weights while training (0: none). It keeps the head from "
-             "over-fitting a few hundred photos; it is not saved with the model.")] = T.l2,
-    resize: Annotated[str, typer.Option(
-        help="How an image becomes a square input: squash (the whole image scaled, aspect ratio ignored; "
-             "Vision's .scaleFill) or center-crop (the largest centred square; Vision's .centerCrop).")] = T.resize_mode.replace("_", "-"),
-    seed: Annotated[int, typer.Option(help="Seed of every random choice; same data, settings and seed give the "
-                                           "same model on the same machine.")] = T.seed,
-    augment: Annotated[bool, typer.Option(
-        "--augment/--no-augment", help="Random flips, rotations, zooms and contrast on training images "
-                                       "(training only; slower: images go through the backbone every epoch).")]
-        = T.augment,
-    fast: Annotated[Optional[bool], typer.Option(
-        "--fast/--no-fast", help="Compute the frozen backbone's features once and train the head on them. "
-                                 "Default: on unless --augment.")] = T.fast,
-    patience: Annotated[int, typer.Option(help="Stop a phase after this many epochs without a better "
-                                                      "validation loss (the best epoch's weights are kept).")] = T.patience,
-    strategy: Annotated[str, typer.Option(
-        help="tf.distribute strategy: default (one device), mirrored (every local GPU, else the CPU), "
-             "multi-worker (MultiWorkerMirroredStrategy from TF_CONFIG; Keras 3 trains only a single worker "
-             "under it so far, see keras-team/keras#20585).")] = T.strategy,
-    resume: Annotated[Optional[bool], typer.Option(
-        "--resume/--no-resume", help="Resume an interrupted run (--resume: insist; --no-resume: start over). "
-                                     "Default: resume when an interrupted run with the same settings exists.")]
-        = T.resume,
-    val: Annotated[float, typer.Option(
-        help="A folder without dataset.json: the fraction of each class's images held out for validation "
-             "(seeded by --seed, the same every run; recorded in model.json).")] = T.val,
-    test: Annotated[float, typer.Option(
-        help="A folder without dataset.json: the fraction of each class's images held out for testing.")] = T.test,
-    overwrite: Annotated[bool, typer.Option(
-        "--overwrite", help="Replace an earlier model in OUTPUT/NAME (and the exports and validation.json "
-                            "beside it) when training finishes. Without it such a folder is refused.")] = T.overwrite,
-    quality: Annotated[str, typer.Option(
-        help="fast: the head on the frozen backbone's features (seconds). best: then fine-tune the whole "
-             "backbone with random resized crops, flips and colour jitter, a cosine learning rate and early "
-             "stopping (about 10 minutes on 2 CPU cores for 500 photos; it sets --fine-tune-layers, "
-             "--fine-tune-epochs 10, --fine-tune-learning-rate 1e-4 and --patience 4 unless you give them).")]
-        = T.quality,
-    exclude: Annotated[Optional[Path], typer.Option(
-        help="Leave these images out of the train and val splits: review.csv from `mlkit review`, or a text "
-             "file with one ImageID, file name or dataset-relative path per line. The test split is kept.")]
-        = T.exclude,
+    dataset_dir: _DatasetDirOpt = None,
+    name: _NameOpt = T.name,
+    output: _OutputOpt = T.output_dir,
+    epochs: _EpochsOpt = T.epochs,
+    fine_tune_layers: _FineTuneLayersOpt = T.fine_tune_layers,
+    fine_tune_epochs: _FineTuneEpochsOpt = T.fine_tune_epochs,
+    batch_size: _BatchSizeOpt = T.batch_size,
+    learning_rate: _LearningRateOpt = T.learning_rate,
+    fine_tune_learning_rate: _FineTuneLearningRateOpt = T.fine_tune_learning_rate,
+    alpha: _AlphaOpt = T.alpha,
+    image_size: _ImageSizeOpt = T.image_size,
+    weights: _WeightsOpt = T.weights,
+    dropout: _DropoutOpt = T.dropout,
+    l2: _L2Opt = T.l2,
+    resize: _ResizeOpt = T.resize_mode.replace("_", "-"),
+    seed: _SeedOpt = T.seed,
+    augment: _AugmentOpt = T.augment,
+    fast: _FastOpt = T.fast,
+    patience: _PatienceOpt = T.patience,
+    strategy: _StrategyOpt = T.strategy,
+    resume: _ResumeOpt = T.resume,
+    val: _ValOpt = T.val,
+    test: _TestOpt = T.test,
+    overwrite: _OverwriteOpt = T.overwrite,
+    quality: _QualityOpt = T.quality,
+    exclude: _ExcludeOpt = T.exclude,
     json_out: JsonOpt = False,
 ) -> None:
     """Train a MobileNetV2 classifier on a dataset: head first, then optional fine-tuning.
@@ -114,7 +133,7 @@ def train_cmd(
     except MlkitError as exc:
         fail(exc)
     run_library(lambda reporter: train(config, reporter=reporter), json_out, render_training,
-         interrupted="Interrupted. Run the same command again to resume from what was checkpointed.")
+                interrupted="Interrupted. Run the same command again to resume from what was checkpointed.")
 
 
 def render_training(result) -> None:
@@ -180,7 +199,7 @@ def review_cmd(
     except MlkitError as exc:
         fail(exc)
     run_library(lambda reporter: review(config, reporter=reporter), json_out, render_review,
-         interrupted="Interrupted. Nothing was written; run the command again.")
+                interrupted="Interrupted. Nothing was written; run the command again.")
 
 
 def render_review(result) -> None:
