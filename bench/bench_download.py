@@ -45,7 +45,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from toolkit.dataset.download import DownloadJob, DownloadOptions, ImageSource, download_images  # noqa: E402
-from toolkit.mirror.server import FaultPlan, MirrorServer  # noqa: E402
+from toolkit.mirror.faults import FaultPlan  # noqa: E402
+from toolkit.mirror.server import MirrorServer  # noqa: E402
 
 SPEEDUP_TARGET = 15.0
 FAULT_RATE = 0.1

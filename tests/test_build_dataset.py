@@ -32,7 +32,7 @@ import toolkit
 from toolkit.dataset.build import JOURNAL, DatasetConfig, DatasetResult, build_dataset
 from toolkit.errors import MlkitError
 from toolkit.mirror import CLASSES, HOT_DOG, HOT_DOG_RELATED, MOUSE_MIDS, Fault, FaultPlan
-from toolkit.mirror.generate import LICENSE
+from toolkit.mirror.attribution import LICENSE
 
 REPO = Path(__file__).resolve().parent.parent
 HOT_DOG_FAMILY = (HOT_DOG, *HOT_DOG_RELATED)

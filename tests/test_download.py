@@ -25,7 +25,8 @@ from toolkit.dataset.download import (
     download_images,
 )
 from toolkit.errors import MlkitError
-from toolkit.mirror.server import Fault, FaultPlan, MirrorServer
+from toolkit.mirror.faults import Fault, FaultPlan
+from toolkit.mirror.server import MirrorServer
 
 REPO = Path(__file__).resolve().parent.parent
 RED, BLUE = (255, 0, 0), (0, 0, 255)
