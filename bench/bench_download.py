@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         files = make_images(tmp_path / "root" / "train", args.images)
         served = {p.name: md5_file(p) for p in files}
         total_bytes = sum(p.stat().st_size for p in files)
-        options = DownloadOptions(progress=False)
+        options = DownloadOptions()
         if args.workers is not None:
             options.workers = args.workers
 

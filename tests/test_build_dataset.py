@@ -916,7 +916,7 @@ class _Died(BaseException):
 def test_provenance_survives_a_kill_right_after_a_rename(built, mirror, tmp_path, monkeypatch):
     # Die the instant the 5th image is renamed into place: its provenance must already
     # be journaled (it is written before the rename), so a resume reproduces its row.
-    import toolkit.dataset.download as download_module
+    import toolkit.dataset.download.runner as download_module
 
     server, info = mirror
     real_replace = os.replace
