@@ -48,14 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from seefood_photos import CLASSES, KERAS_HOME, PHOTOS, ROOT, class_photos
 
-SHARED = Path(os.environ.get("MLKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
-PHOTOS = SHARED / "seefood" / "train"
-KERAS_HOME = SHARED / "keras"
-CLASSES = ("hot_dog", "not_hot_dog")
 MODES = ("recipe", "fast", "fast-excl", "best", "best-excl")
 VAL_FRACTION = 0.1
 RECIPE_EPOCHS = 10
@@ -64,7 +58,7 @@ RECIPE_EPOCHS = 10
 def photos() -> tuple[list[Path], np.ndarray]:
     paths, labels = [], []
     for i, c in enumerate(CLASSES):
-        files = sorted((PHOTOS / c).glob("*.jpg"))
+        files = class_photos(c)
         paths += files
         labels += [i] * len(files)
     return paths, np.asarray(labels, np.int64)

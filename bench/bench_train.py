@@ -42,14 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from seefood_photos import CLASSES, KERAS_HOME, PHOTOS, ROOT, class_photos
 
-SHARED = Path(os.environ.get("MLKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
-PHOTOS = SHARED / "seefood" / "train"
-KERAS_HOME = SHARED / "keras"
-CLASSES = ("hot_dog", "not_hot_dog")
 ACCURACY_TARGET = 0.95
 TIME_TARGET_S = 120.0
 
@@ -58,7 +52,7 @@ def split_photos(seed: int, test: float = 0.2, val: float = 0.1) -> dict[str, di
     """split -> class -> files; per class, a seeded shuffle, then test, val, train."""
     out: dict[str, dict[str, list[Path]]] = {s: {} for s in ("train", "val", "test")}
     for i, cls in enumerate(CLASSES):
-        files = sorted((PHOTOS / cls).glob("*.jpg"))
+        files = class_photos(cls)
         order = np.random.default_rng([seed, i]).permutation(len(files))
         files = [files[k] for k in order]
         n_test, n_val = round(len(files) * test), round(len(files) * val)

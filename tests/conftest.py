@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# The tests' shared helpers (tests/helpers_*.py) assert too: pytest explains their failures
+# as it does a test's. (Registered before any test module imports them.)
+pytest.register_assert_rewrite("helpers_arrays", "helpers_datasets", "helpers_models", "helpers_process")
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("MLKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 

@@ -29,6 +29,7 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 import toolkit
+from helpers_process import sigkill_when
 from toolkit.dataset.build import JOURNAL, DatasetConfig, DatasetResult, build_dataset
 from toolkit.errors import MlkitError
 from toolkit.mirror import CLASSES, HOT_DOG, HOT_DOG_RELATED, MOUSE_MIDS, Fault, FaultPlan
@@ -673,6 +674,11 @@ class Faulted:
     build: Build
     victims: dict[str, str]   # case name -> ImageID
 
+    def victim(self, info, name: str):
+        """(FAULT_CASES[name], the ImageID it was aimed at, the mirror's image, its manifest row here)."""
+        image_id = self.victims[name]
+        return FAULT_CASES[name], image_id, info.image(image_id), self.build.by_id[image_id]
+
 
 @pytest.fixture(scope="module")
 def faulted(mirror, built, tmp_path_factory, metadata_cache) -> Faulted:
@@ -699,10 +705,7 @@ def faulted(mirror, built, tmp_path_factory, metadata_cache) -> Faulted:
 @pytest.mark.parametrize("name", [n for n, c in FAULT_CASES.items() if c.status == "ok"])
 def test_retriable_or_fallback_faults_end_with_the_right_image(faulted, mirror, built, name):
     _, info = mirror
-    case = FAULT_CASES[name]
-    image_id = faulted.victims[name]
-    im = info.image(image_id)
-    row = faulted.build.by_id[image_id]
+    case, image_id, im, row = faulted.victim(info, name)
     assert (row["status"], row["source_kind"]) == ("ok", case.outcome), row
     path = faulted.build.root / row_path(row)
     decode(path)
@@ -718,10 +721,7 @@ def test_retriable_or_fallback_faults_end_with_the_right_image(faulted, mirror, 
 @pytest.mark.parametrize("name", [n for n, c in FAULT_CASES.items() if c.status == "failed"])
 def test_unrecoverable_faults_are_counted_under_their_reason(faulted, mirror, name):
     _, info = mirror
-    case = FAULT_CASES[name]
-    image_id = faulted.victims[name]
-    im = info.image(image_id)
-    row = faulted.build.by_id[image_id]
+    case, image_id, im, row = faulted.victim(info, name)
     assert (row["status"], row["reason"]) == ("failed", case.outcome), row
     assert (row["md5"], row["source_url"], row["size"]) == ("", "", "")
     assert faulted.build.result.failures.get(case.outcome, 0) >= 1
@@ -802,15 +802,7 @@ def killed(mirror, built, tmp_path_factory, metadata_cache) -> Killed:
         with open(logs / "out", "wb") as out, open(logs / "err", "wb") as err:
             proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=REPO,
                                     env=cli_env(metadata_cache))
-            deadline = time.monotonic() + 90
-            try:
-                while len(final_images(root)) < 20:
-                    assert proc.poll() is None, "the build ended before it could be killed"
-                    assert time.monotonic() < deadline, "no image arrived in 90 s"
-                    time.sleep(0.02)
-            finally:
-                proc.kill()  # SIGKILL: no handler, no cleanup
-                proc.wait(timeout=30)
+            sigkill_when(proc, lambda: len(final_images(root)) >= 20, within=90)
     finally:
         server.set_faults(None)
     assert proc.returncode == -signal.SIGKILL

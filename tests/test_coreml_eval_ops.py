@@ -8,23 +8,13 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
+from helpers_arrays import nchw, nhwc, normal_arrays  # noqa: E402
 from toolkit.runtimes.coreml_eval import ops  # noqa: E402
 from toolkit.runtimes.coreml_eval.weights import BlobFile, nn_weights, unpack_bits  # noqa: E402
 
 RNG = np.random.default_rng(1234)
+rand = normal_arrays(RNG)   # rand(*shape, scale=1.0): float32 normal draws from RNG
 ATOL = 1e-5
-
-
-def rand(*shape, scale=1.0):
-    return (RNG.standard_normal(shape) * scale).astype(np.float32)
-
-
-def nchw(x_nhwc):
-    return np.ascontiguousarray(np.transpose(x_nhwc, (0, 3, 1, 2)))
-
-
-def nhwc(x_nchw):
-    return np.transpose(np.asarray(x_nchw), (0, 2, 3, 1))
 
 
 def tf_conv(x_nchw, w_oihw, strides, dilations, padding, groups=1):

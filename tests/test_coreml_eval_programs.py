@@ -18,22 +18,12 @@ from coremltools.converters.mil.mil import types  # noqa: E402
 from coremltools.models import datatypes  # noqa: E402
 from coremltools.models.neural_network import NeuralNetworkBuilder  # noqa: E402
 
+from helpers_arrays import nchw, nhwc, normal_arrays  # noqa: E402
 from toolkit.runtimes.coreml_eval import load  # noqa: E402
 
 RNG = np.random.default_rng(7)
+rand = normal_arrays(RNG)   # rand(*shape, scale=1.0): float32 normal draws from RNG
 ATOL = 1e-5
-
-
-def rand(*shape, scale=1.0):
-    return (RNG.standard_normal(shape) * scale).astype(np.float32)
-
-
-def nhwc(x):
-    return np.transpose(np.asarray(x), (0, 2, 3, 1))
-
-
-def nchw(x):
-    return np.transpose(np.asarray(x), (0, 3, 1, 2))
 
 
 def run_mil(tmp_path, fn, inputs, *, opset=None, name="p"):

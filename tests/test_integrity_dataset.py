@@ -13,12 +13,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from helpers_process import sigkill_when
 from toolkit.dataset.build import JOURNAL, NEXT_SUFFIX, build_dataset
 from toolkit.errors import MlkitError
 from toolkit.dataset.manifest import verify_dataset
@@ -168,15 +168,7 @@ def test_killed_force_rebuild_leaves_the_old_dataset_whole(mirror, tmp_path):
     try:
         proc = subprocess.Popen(build_cmd(info, data, cache, "--seed", "7", "--max-size", "96", "--force"),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env(cache), cwd=REPO)
-        deadline = time.monotonic() + 90
-        try:
-            while journal_lines(data) < 10:
-                assert proc.poll() is None, "the rebuild ended before it could be killed"
-                assert time.monotonic() < deadline, "no image arrived in 90 s"
-                time.sleep(0.02)
-        finally:
-            proc.kill()
-            proc.wait(timeout=30)
+        sigkill_when(proc, lambda: journal_lines(data) >= 10, within=90, what="rebuild")
     finally:
         server.set_faults(None)
     assert proc.returncode == -signal.SIGKILL

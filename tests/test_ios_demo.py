@@ -112,13 +112,17 @@ def _single_type(path: Path, name: str):
     return found[0]
 
 
+def _members(path: Path, type_name: str, kind: str) -> list:
+    """The direct members of kind ``kind`` (a tree-sitter node type) in the body of the type
+    ``type_name`` in ``path``, in order."""
+    body = _single_type(path, type_name).child_by_field_name("body")
+    return [member for member in body.children if member.type == kind]
+
+
 def string_constants(path: Path, type_name: str) -> dict[str, str]:
     """``static let name = "value"`` members of the type ``type_name`` in ``path``."""
-    body = _single_type(path, type_name).child_by_field_name("body")
     out = {}
-    for member in body.children:
-        if member.type != "property_declaration":
-            continue
+    for member in _members(path, type_name, "property_declaration"):
         value = member.child_by_field_name("value")
         if value is not None and value.type in ("line_string_literal", "raw_string_literal"):
             name = member.child_by_field_name("name").text.decode()
@@ -128,11 +132,8 @@ def string_constants(path: Path, type_name: str) -> dict[str, str]:
 
 def enum_raw_values(path: Path, enum_name: str) -> dict[str, str]:
     """``case name = "raw"`` of the String enum ``enum_name`` in ``path``."""
-    body = _single_type(path, enum_name).child_by_field_name("body")
     out = {}
-    for entry in body.children:
-        if entry.type != "enum_entry":
-            continue
+    for entry in _members(path, enum_name, "enum_entry"):
         names = entry.children_by_field_name("name")
         raws = entry.children_by_field_name("raw_value")
         assert len(names) == len(raws), f"{enum_name}: give every case an explicit raw value"
@@ -143,8 +144,7 @@ def enum_raw_values(path: Path, enum_name: str) -> dict[str, str]:
 
 def enum_cases(path: Path, enum_name: str) -> list[str]:
     """The case names of the enum ``enum_name`` in ``path``, in order, raw values or not."""
-    body = _single_type(path, enum_name).child_by_field_name("body")
-    return [name.text.decode() for entry in body.children if entry.type == "enum_entry"
+    return [name.text.decode() for entry in _members(path, enum_name, "enum_entry")
             for name in entry.children_by_field_name("name")]
 
 

@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 
 import test_ios_demo as demo
-from toolkit.training.spec import RESIZE_MODES, ModelCard, ModelSpec, labels_text
+from helpers_models import save_untrained_model
+from toolkit.training.spec import RESIZE_MODES, ModelCard, ModelSpec
 
 LABELS = ["hot_dog", "not_hot_dog"]
 IMAGE_SIZE = 96
@@ -133,18 +134,11 @@ def exported(tmp_path_factory, swift):
     ``mlkit export --coreml`` with its defaults to ``<model class>.mlmodel``; yields
     (path of the export, its spec)."""
     import coremltools as ct
-    import keras
     from typer.testing import CliRunner
 
     from toolkit.cli import app
-    from toolkit.training.model import build_classifier, save_keras
 
-    keras.utils.set_random_seed(0)
-    folder = tmp_path_factory.mktemp("models") / "hot_dog"
-    spec = ModelSpec(labels=LABELS, alpha=0.35, image_size=IMAGE_SIZE)
-    save_keras(build_classifier(spec, "none"), folder / "model.keras")
-    ModelCard(spec=spec, name="hot_dog").write(folder)
-    (folder / "labels.txt").write_text(labels_text(LABELS))
+    folder = save_untrained_model(tmp_path_factory.mktemp("models") / "hot_dog", LABELS, image_size=IMAGE_SIZE)
     out = tmp_path_factory.mktemp("ios") / demo.APP
     # No test images here, so no validation (tests/test_export_coreml.py validates exports).
     run = CliRunner().invoke(app, ["export", str(folder), "--coreml", "--output", str(out), "--no-validate", "--json"])

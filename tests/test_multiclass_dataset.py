@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from helpers_process import sigkill_when
 from toolkit.cli import app
 from toolkit.training.data import read_dataset, split_files
 from toolkit.dataset.build import JOURNAL, DatasetConfig, DatasetResult, build_dataset
@@ -394,15 +394,7 @@ def test_a_killed_build_resumes_to_the_same_dataset(main, mirror, tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "toolkit.cli", "build-dataset", *args],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                                 cwd=REPO, env=env)
-        deadline = time.monotonic() + 120
-        try:
-            while len(list(root.glob("*/*/*.jpg"))) < 10:
-                assert proc.poll() is None, "the build ended before it could be killed"
-                assert time.monotonic() < deadline, "no image arrived in 120 s"
-                time.sleep(0.02)
-        finally:
-            proc.kill()
-            proc.wait(timeout=30)
+        sigkill_when(proc, lambda: len(list(root.glob("*/*/*.jpg"))) >= 10, within=120)
     finally:
         server.set_faults(None)
     assert proc.returncode == -signal.SIGKILL

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from helpers_models import save_conditioned_backbone
 from toolkit.cli import app
 
 CLASSES = ["hamburger", "sandwich", "pizza", "other"]
@@ -40,17 +41,9 @@ def dataset(mirror, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def model(dataset, tmp_path_factory) -> Path:
-    keras = pytest.importorskip("keras")
-    from test_export_coreml import condition
-    from toolkit.training.data import load_images
-    from toolkit.training.model import build_classifier, save_keras
-    from toolkit.training.spec import ModelSpec
-
-    spec = ModelSpec(labels=["a", "b"], alpha=0.35, image_size=96)   # only its backbone is used
-    keras.utils.set_random_seed(0)
-    backbone = build_classifier(spec, "none")
-    condition(backbone, load_images(sorted((dataset / "train").rglob("*.jpg"))[::3], spec))
-    weights = save_keras(backbone, tmp_path_factory.mktemp("backbone") / "conditioned.keras")
+    pytest.importorskip("keras")
+    weights = save_conditioned_backbone(sorted((dataset / "train").rglob("*.jpg"))[::3],
+                                        tmp_path_factory.mktemp("backbone") / "conditioned.keras")
     out = tmp_path_factory.mktemp("models")
     r = invoke("train", dataset, "--output", out, "--weights", weights, "--alpha", "0.35", "--image-size", "96",
                "--epochs", "5", "--batch-size", "16")

@@ -22,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import shared_path
+from helpers_models import save_conditioned_backbone, save_untrained_model
 from toolkit.cli import app
 from toolkit.training.data import read_dataset, split_files
 from toolkit.errors import MlkitError
@@ -59,16 +60,9 @@ def folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def backbone(folder, tmp_path_factory) -> Path:
     """A conditioned random MobileNetV2 0.35 / 96 px saved as an mlkit model.keras, for --weights."""
-    keras = pytest.importorskip("keras")
-    from test_export_coreml import condition
-    from toolkit.training.data import load_images
-    from toolkit.training.model import build_classifier, save_keras
-
-    spec = ModelSpec(labels=["a", "b"], alpha=0.35, image_size=96)   # only its backbone is used
-    keras.utils.set_random_seed(0)
-    model = build_classifier(spec, "none")
-    condition(model, load_images(sorted(folder.rglob("*.jpg"))[::3], spec))
-    return save_keras(model, tmp_path_factory.mktemp("backbone") / "conditioned.keras")
+    pytest.importorskip("keras")
+    return save_conditioned_backbone(sorted(folder.rglob("*.jpg"))[::3],
+                                     tmp_path_factory.mktemp("backbone") / "conditioned.keras")
 
 
 @pytest.fixture(scope="module")
@@ -327,20 +321,12 @@ def test_the_three_class_swift_fixture_is_a_fresh_export(tmp_path):
     import os
 
     import coremltools as ct
-    import keras
 
     import test_ios_demo_contract as contract
     from toolkit.fsutil import atomic_write_text
-    from toolkit.training.model import build_classifier, save_keras
-    from toolkit.training.spec import labels_text
 
     fixture = contract.FIXTURE.with_name("exported_model_3class.json")
-    keras.utils.set_random_seed(0)
-    folder = tmp_path / "food"
-    spec = ModelSpec(labels=CLASSES, alpha=0.35, image_size=contract.IMAGE_SIZE)
-    save_keras(build_classifier(spec, "none"), folder / "model.keras")
-    ModelCard(spec=spec, name="food").write(folder)
-    (folder / "labels.txt").write_text(labels_text(CLASSES))
+    folder = save_untrained_model(tmp_path / "food", CLASSES, image_size=contract.IMAGE_SIZE)
     r = invoke("export", folder, "--coreml", "--no-validate", "--json")
     assert r.exit_code == 0, r.output
     [export] = json.loads(r.stdout)["exports"]

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers_models import save_untrained_model
 from toolkit.runtimes import predict as predict_mod
 from toolkit.errors import MlkitError
-from toolkit.training.spec import ModelCard, ModelSpec, labels_text
+from toolkit.training.spec import ModelCard, ModelSpec
 from toolkit.runtimes.predict import Prediction, decide, open_runner, predict, register_runner, resolve_model_file
 
 LABELS = ["hot_dog", "not_hot_dog"]
@@ -22,17 +23,7 @@ LABELS = ["hot_dog", "not_hot_dog"]
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """models/<name>/ as train writes it: model.keras, model.json, labels.txt."""
-    import keras
-
-    from toolkit.training.model import build_classifier, save_keras
-
-    keras.utils.set_random_seed(0)
-    folder = tmp_path_factory.mktemp("models") / "hot_dog"
-    spec = ModelSpec(labels=LABELS, alpha=0.35, image_size=96)
-    save_keras(build_classifier(spec, "none"), folder / "model.keras")
-    ModelCard(spec=spec, name="hot_dog").write(folder)
-    (folder / "labels.txt").write_text(labels_text(LABELS))
-    return folder
+    return save_untrained_model(tmp_path_factory.mktemp("models") / "hot_dog", LABELS)
 
 
 @pytest.fixture(scope="module")

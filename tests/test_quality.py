@@ -6,13 +6,13 @@ question (bench/bench_quality.py), not a test's."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from helpers_datasets import copy_subset
 from toolkit.training import finetune
 from toolkit.training.augment import strong_augmentation
 from toolkit.cli import app
@@ -29,16 +29,7 @@ def invoke(*args: object):
 @pytest.fixture(scope="module")
 def small(mirror_dataset, tmp_path_factory) -> Path:
     """The mirror dataset with 8 train, 3 val and 3 test images per class."""
-    root = tmp_path_factory.mktemp("q") / mirror_dataset.name
-    doc = json.loads((mirror_dataset / "dataset.json").read_text())
-    for split, n in {"train": 8, "val": 3, "test": 3}.items():
-        for cls in doc["classes"]:
-            (root / split / cls).mkdir(parents=True)
-            for p in sorted((mirror_dataset / split / cls).glob("*.jpg"))[:n]:
-                shutil.copy(p, root / split / cls / p.name)
-            doc["counts"][cls][split] = n
-    (root / "dataset.json").write_text(json.dumps(doc))
-    return root
+    return copy_subset(mirror_dataset, tmp_path_factory.mktemp("q"), {"train": 8, "val": 3, "test": 3})
 
 
 def test_strong_augmentation_changes_images_reproducibly():

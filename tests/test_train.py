@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import shared_path
+from helpers_datasets import copy_subset
 from toolkit.training import model as model_mod
 from toolkit.cli import app
 from toolkit.errors import MlkitError
@@ -47,16 +48,7 @@ def dataset(mirror_dataset) -> Path:
 @pytest.fixture(scope="module")
 def small(dataset, tmp_path_factory) -> Path:
     """A copy of ``dataset`` with 12 train, 3 val and 3 test images per class (faster)."""
-    root = tmp_path_factory.mktemp("small") / dataset.name
-    doc = json.loads((dataset / "dataset.json").read_text())
-    for split, n in {"train": 12, "val": 3, "test": 3}.items():
-        for cls in doc["classes"]:
-            (root / split / cls).mkdir(parents=True)
-            for p in sorted((dataset / split / cls).glob("*.jpg"))[:n]:
-                shutil.copy(p, root / split / cls / p.name)
-            doc["counts"][cls][split] = n
-    (root / "dataset.json").write_text(json.dumps(doc))
-    return root
+    return copy_subset(dataset, tmp_path_factory.mktemp("small"), {"train": 12, "val": 3, "test": 3})
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from helpers_models import save_untrained_model
 from test_train import TINY_ARGS, dataset, invoke, small  # noqa: F401 - fixtures
 from toolkit.training import train as train_mod
 from toolkit.errors import MlkitError
-from toolkit.training.spec import ModelCard, ModelSpec, labels_text
 from toolkit.runtimes.predict import predict
 
 LABELS = ["hot_dog", "not_hot_dog"]
@@ -25,17 +25,7 @@ LABELS = ["hot_dog", "not_hot_dog"]
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """models/<name>/ as train writes it (a tiny untrained model: the messages are under test)."""
-    import keras
-
-    from toolkit.training.model import build_classifier, save_keras
-
-    keras.utils.set_random_seed(0)
-    folder = tmp_path_factory.mktemp("models") / "hot_dog"
-    spec = ModelSpec(labels=LABELS, alpha=0.35, image_size=96)
-    save_keras(build_classifier(spec, "none"), folder / "model.keras")
-    ModelCard(spec=spec, name="hot_dog").write(folder)
-    (folder / "labels.txt").write_text(labels_text(LABELS))
-    return folder
+    return save_untrained_model(tmp_path_factory.mktemp("models") / "hot_dog", LABELS)
 
 
 def _photo(path: Path, fmt: str = "JPEG", colour=(200, 80, 40)) -> Path:
