@@ -192,7 +192,7 @@ def test_build_dataset_dry_run(img_src, tmp_path, mirror, cli_cache):
 
     source = metadata_source(mirror[1].metadata_base, cli_cache)
     for rel, _, _ in metadata_files("all", layout.SPLITS, crop=False):
-        fetch(source, rel, progress=False)
+        fetch(source, rel)
     data = tmp_path / "data"
     r = invoke("build-dataset", "--positive", "Hot dog", *img_src, "--data-dir", data, "--negatives", "50",
                "--dry-run", "--json")

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from toolkit.cli.reporting import RichReporter
 from toolkit.errors import MlkitError
 from toolkit.mirror.faults import Fault, FaultPlan
 from toolkit.mirror.server import MirrorServer
-from toolkit.openimages import fetch as fetch_mod
 from toolkit.openimages import layout
+from toolkit.openimages import source as source_mod
+from toolkit.openimages import transfer as transfer_mod
 from toolkit.openimages.fetch import MetadataSource, default_cache_dir, fetch, metadata_source
 
 REL = "v7/oidv7-train-annotations-human-imagelabels.csv"
@@ -26,8 +28,8 @@ SMALL_REL = layout.CLASSES_ALL
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fetch_mod, "BACKOFF_BASE_S", 0.01)
-    monkeypatch.setattr(fetch_mod, "CHUNK_SIZE", 64 * 1024)
+    monkeypatch.setattr(transfer_mod, "BACKOFF_BASE_S", 0.01)
+    monkeypatch.setattr(transfer_mod, "CHUNK_SIZE", 64 * 1024)
 
 
 def _labels_csv(n_rows: int, seed: int = 0) -> bytes:
@@ -114,7 +116,7 @@ def _b64md5(data: bytes) -> str:
 
 
 def test_cold_fetch_then_cached_fetch_makes_no_request(srv, source, big_bytes):
-    path = fetch(source, REL, progress=False)
+    path = fetch(source, REL)
     assert path.read_bytes() == big_bytes
     assert srv.requests[URL_PATH] == 1
 
@@ -127,7 +129,7 @@ def test_cold_fetch_then_cached_fetch_makes_no_request(srv, source, big_bytes):
     assert not _part(path).with_name(_part(path).name + ".meta.json").exists()
     assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
 
-    again = fetch(source, REL, progress=False)
+    again = fetch(source, REL)
     assert again == path
     assert srv.requests[URL_PATH] == 1  # no network
 
@@ -135,7 +137,7 @@ def test_cold_fetch_then_cached_fetch_makes_no_request(srv, source, big_bytes):
 def test_cache_path_layout_keeps_sources_apart(srv, mirror_root, tmp_path):
     cache = tmp_path / "cache"
     a = metadata_source(srv.url, cache_dir=cache)
-    path = fetch(a, SMALL_REL, progress=False)
+    path = fetch(a, SMALL_REL)
     assert path == cache / f"127.0.0.1_{srv.port}" / SMALL_REL
     b = metadata_source(srv.url + "/nested/base", cache_dir=cache)
     assert b.base.endswith("/nested/base/")
@@ -146,15 +148,15 @@ def test_cache_path_layout_keeps_sources_apart(srv, mirror_root, tmp_path):
 
 
 def test_cached_file_with_wrong_size_is_fetched_again(srv, source):
-    path = fetch(source, SMALL_REL, progress=False)
+    path = fetch(source, SMALL_REL)
     good = path.read_bytes()
     path.write_bytes(good[:5])
-    assert fetch(source, SMALL_REL, progress=False).read_bytes() == good
+    assert fetch(source, SMALL_REL).read_bytes() == good
     assert srv.requests["/" + SMALL_REL] == 2
 
 
 def test_progress_bar_goes_to_stderr(srv, source, capsys):
-    fetch(source, SMALL_REL, progress=True)
+    fetch(source, SMALL_REL, reporter=RichReporter())
     out = capsys.readouterr()
     assert out.out == ""
 
@@ -165,7 +167,7 @@ def test_progress_bar_goes_to_stderr(srv, source, capsys):
 def test_truncated_body_resumes_from_the_bytes_on_disk(srv, source, big_bytes):
     srv.set_faults(FaultPlan(per_path={URL_PATH: [Fault("truncate")]}))
     session = RecordingSession()
-    path = fetch(source, REL, progress=False, session=session)
+    path = fetch(source, REL, session=session)
     assert path.read_bytes() == big_bytes
     assert srv.requests[URL_PATH] == 2
 
@@ -173,7 +175,7 @@ def test_truncated_body_resumes_from_the_bytes_on_disk(srv, source, big_bytes):
     assert first["range"] is None and first["status"] == 200
     half = len(big_bytes) // 2  # the server sends half the body, then hangs up
     kept = int(second["range"].removeprefix("bytes=").removesuffix("-"))
-    assert 0 < kept <= half and half - kept < fetch_mod.CHUNK_SIZE  # at most the chunk in flight is lost
+    assert 0 < kept <= half and half - kept < transfer_mod.CHUNK_SIZE  # at most the chunk in flight is lost
     assert second["if_range"] == first["etag"]
     assert second["status"] == 206
     assert second["content_range"] == f"bytes {kept}-{len(big_bytes) - 1}/{len(big_bytes)}"
@@ -183,7 +185,7 @@ def test_truncated_body_resumes_from_the_bytes_on_disk(srv, source, big_bytes):
 def test_resets_and_several_truncations_each_resume(srv, source, big_bytes):
     srv.set_faults(FaultPlan(per_path={URL_PATH: [Fault("truncate"), Fault("reset"), Fault("truncate")]}))
     session = RecordingSession()
-    path = fetch(source, REL, progress=False, session=session, retries=3)
+    path = fetch(source, REL, session=session, retries=3)
     assert path.read_bytes() == big_bytes
     offsets = [entry["range"] and int(entry["range"][6:-1]) for entry in session.log]
     assert offsets[0] is None and 0 < offsets[1] < offsets[2] < len(big_bytes)
@@ -194,7 +196,7 @@ def test_resets_and_several_truncations_each_resume(srv, source, big_bytes):
 def test_part_left_by_a_killed_run_is_resumed(srv, source, big_bytes):
     killed = RecordingSession(interrupt_after=1_000_000)
     with pytest.raises(KeyboardInterrupt):
-        fetch(source, REL, progress=False, session=killed)
+        fetch(source, REL, session=killed)
     dest = source.cache_path(REL)
     part = _part(dest)
     assert not dest.exists()
@@ -203,7 +205,7 @@ def test_part_left_by_a_killed_run_is_resumed(srv, source, big_bytes):
     assert big_bytes.startswith(part.read_bytes())
 
     session = RecordingSession()
-    path = fetch(source, REL, progress=False, session=session)
+    path = fetch(source, REL, session=session)
     assert path.read_bytes() == big_bytes
     (entry,) = session.log
     assert entry["range"] == f"bytes={kept}-"
@@ -216,7 +218,7 @@ def test_part_without_sidecar_is_resumed(srv, source, big_bytes):
     dest.parent.mkdir(parents=True)
     _part(dest).write_bytes(big_bytes[:1_234_567])
     session = RecordingSession()
-    assert fetch(source, REL, progress=False, session=session).read_bytes() == big_bytes
+    assert fetch(source, REL, session=session).read_bytes() == big_bytes
     (entry,) = session.log
     assert entry["range"] == "bytes=1234567-" and entry["if_range"] is None
     assert entry["status"] == 206
@@ -229,7 +231,7 @@ def test_corrupted_part_is_caught_by_md5_and_fetched_again(srv, source, big_byte
     bad[1000:1010] = b"XXXXXXXXXX"
     _part(dest).write_bytes(bytes(bad))
     session = RecordingSession()
-    path = fetch(source, REL, progress=False, session=session)
+    path = fetch(source, REL, session=session)
     assert path.read_bytes() == big_bytes
     assert [(e["range"], e["status"]) for e in session.log] == [("bytes=2000000-", 206), (None, 200)]
     assert srv.requests[URL_PATH] == 2
@@ -238,7 +240,7 @@ def test_corrupted_part_is_caught_by_md5_and_fetched_again(srv, source, big_byte
 def test_md5_mismatch_twice_is_an_error_and_leaves_nothing(srv, source):
     session = RecordingSession(corrupt=True)  # every body arrives with its first byte flipped
     with pytest.raises(MlkitError, match="MD5"):
-        fetch(source, REL, progress=False, session=session)
+        fetch(source, REL, session=session)
     dest = source.cache_path(REL)
     assert len(session.log) == 2
     assert not dest.exists() and not _part(dest).exists()
@@ -247,12 +249,12 @@ def test_md5_mismatch_twice_is_an_error_and_leaves_nothing(srv, source):
 def test_complete_part_answered_416_is_verified_without_download(srv, source, big_bytes):
     killed = RecordingSession(interrupt_after=len(big_bytes))  # every byte landed, then Ctrl-C
     with pytest.raises(KeyboardInterrupt):
-        fetch(source, REL, progress=False, session=killed)
+        fetch(source, REL, session=killed)
     dest = source.cache_path(REL)
     assert _part(dest).stat().st_size == len(big_bytes) and not dest.exists()
 
     session = RecordingSession()
-    assert fetch(source, REL, progress=False, session=session).read_bytes() == big_bytes
+    assert fetch(source, REL, session=session).read_bytes() == big_bytes
     assert [(e["range"], e["status"]) for e in session.log] == [(f"bytes={len(big_bytes)}-", 416)]
 
 
@@ -261,7 +263,7 @@ def test_part_longer_than_the_file_starts_over(srv, source, big_bytes):
     dest.parent.mkdir(parents=True)
     _part(dest).write_bytes(big_bytes + b"junk")
     session = RecordingSession()
-    assert fetch(source, REL, progress=False, session=session).read_bytes() == big_bytes
+    assert fetch(source, REL, session=session).read_bytes() == big_bytes
     assert [e["status"] for e in session.log] == [416, 200]
 
 
@@ -270,21 +272,21 @@ def test_part_longer_than_the_file_starts_over(srv, source, big_bytes):
 
 def test_5xx_is_retried(srv, source, big_bytes):
     srv.set_faults(FaultPlan(per_path={URL_PATH: [Fault("status", 503), Fault("status", 500), Fault("status", 502)]}))
-    assert fetch(source, REL, progress=False).read_bytes() == big_bytes
+    assert fetch(source, REL).read_bytes() == big_bytes
     assert srv.requests[URL_PATH] == 4
 
 
 def test_5xx_past_the_retries_is_an_error(srv, source):
     srv.set_faults(FaultPlan(per_path={URL_PATH: [Fault("status", 503)] * 3}))
     with pytest.raises(MlkitError, match="--source"):
-        fetch(source, REL, progress=False, retries=2)
+        fetch(source, REL, retries=2)
     assert srv.requests[URL_PATH] == 3
 
 
 def test_final_path_never_holds_a_truncated_file(srv, source, big_bytes):
     srv.set_faults(FaultPlan(per_path={URL_PATH: [Fault("truncate")] * 3}))
     with pytest.raises(MlkitError, match="resume") as info:
-        fetch(source, REL, progress=False, retries=2)
+        fetch(source, REL, retries=2)
     assert srv.requests[URL_PATH] == 3
     dest = source.cache_path(REL)
     assert not dest.exists()
@@ -297,13 +299,13 @@ def test_final_path_never_holds_a_truncated_file(srv, source, big_bytes):
 
     # The faults are used up: the next run resumes what was kept and finishes.
     session = RecordingSession()
-    assert fetch(source, REL, progress=False, session=session).read_bytes() == big_bytes
+    assert fetch(source, REL, session=session).read_bytes() == big_bytes
     assert session.log[0]["range"] == f"bytes={kept}-" and session.log[0]["status"] == 206
 
 
 def test_404_is_an_error_naming_the_url(srv, source):
     with pytest.raises(MlkitError, match=r"not found at http://127\.0\.0\.1:\d+/v5/nope\.csv; check --source"):
-        fetch(source, "v5/nope.csv", progress=False)
+        fetch(source, "v5/nope.csv")
     assert srv.requests["/v5/nope.csv"] == 1  # not retried
     assert not source.cache_path("v5/nope.csv").exists()
 
@@ -311,7 +313,7 @@ def test_404_is_an_error_naming_the_url(srv, source):
 def test_other_4xx_is_an_error_without_retry(srv, source):
     srv.set_faults(FaultPlan(per_path={URL_PATH: [Fault("status", 403)]}))
     with pytest.raises(MlkitError, match="HTTP 403"):
-        fetch(source, REL, progress=False)
+        fetch(source, REL)
     assert srv.requests[URL_PATH] == 1
 
 
@@ -322,7 +324,7 @@ def test_unreachable_host_is_an_error_suggesting_source(tmp_path, monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     source = metadata_source(None, cache_dir=tmp_path)
     with pytest.raises(MlkitError) as info:
-        fetch(source, SMALL_REL, progress=False)
+        fetch(source, SMALL_REL)
     message = str(info.value)
     assert layout.METADATA_BASE + SMALL_REL in message and "--source" in message
 
@@ -333,7 +335,7 @@ def test_refused_connection_is_retried_then_an_error(tmp_path):
         port = s.getsockname()[1]  # closed again before the fetch: nobody listens
     source = metadata_source(f"http://127.0.0.1:{port}/", cache_dir=tmp_path)
     with pytest.raises(MlkitError, match="could not download .*--source"):
-        fetch(source, SMALL_REL, progress=False, retries=1)
+        fetch(source, SMALL_REL, retries=1)
 
 
 # --------------------------------------------------------------------------- local folder and sources
@@ -344,7 +346,7 @@ def test_local_folder_source_is_used_in_place(mirror_root, tmp_path):
     for given in (str(mirror_root), mirror_root, mirror_root.as_uri()):
         source = metadata_source(given, cache_dir=cache)
         assert source.is_local and str(mirror_root) in source.describe()
-        assert fetch(source, REL, progress=False) == mirror_root / REL
+        assert fetch(source, REL) == mirror_root / REL
     assert not cache.exists()
 
 
@@ -366,7 +368,7 @@ def test_bad_source_is_an_error_saying_what_is_accepted(bad):
 @pytest.mark.parametrize("bad", ["/v7/x.csv", "../x.csv", "v7//x.csv", ""])
 def test_bad_relpath_is_an_error(bad, tmp_path):
     with pytest.raises(MlkitError, match="relative"):
-        fetch(metadata_source(None, cache_dir=tmp_path), bad, progress=False)
+        fetch(metadata_source(None, cache_dir=tmp_path), bad)
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):
@@ -374,12 +376,12 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "mine"
     assert metadata_source().cache_dir == tmp_path / "mine"
     monkeypatch.delenv("MLKIT_CACHE")
-    monkeypatch.setattr(fetch_mod.sys, "platform", "linux")
+    monkeypatch.setattr(source_mod.sys, "platform", "linux")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "mlkit"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert default_cache_dir() == Path.home() / ".cache" / "mlkit"
-    monkeypatch.setattr(fetch_mod.sys, "platform", "darwin")
+    monkeypatch.setattr(source_mod.sys, "platform", "darwin")
     assert default_cache_dir() == Path.home() / "Library" / "Caches" / "mlkit"
 
 
@@ -393,6 +395,6 @@ def test_source_is_frozen_and_describable(srv, tmp_path):
 
 def test_timeout_is_retried(srv, source):
     srv.set_faults(FaultPlan(per_path={"/" + SMALL_REL: [Fault("slow", delay=2.0)]}))
-    path = fetch(source, SMALL_REL, progress=False, timeout=0.3)
+    path = fetch(source, SMALL_REL, timeout=0.3)
     assert path.read_bytes().startswith(b"LabelName,DisplayName")
     assert srv.requests["/" + SMALL_REL] == 2

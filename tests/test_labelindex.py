@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from toolkit.errors import MlkitError
-from toolkit.openimages import labelindex
+from toolkit.openimages import labelbuild, labelparse
 from toolkit.openimages.labelindex import (hex_array_to_ids, hex_to_id, ids_to_hex, index_dir_for,
                                            open_label_index)
 
@@ -40,8 +40,8 @@ def synthetic(tmp_path_factory) -> Path:
 
 
 def test_matches_pandas_on_synthetic_file(synthetic: Path, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(labelindex, "CHUNK_BYTES", 1 << 20)  # many chunks: rows of an image straddle them
-    index = open_label_index(synthetic, tmp_path, progress=False)
+    monkeypatch.setattr(labelbuild, "CHUNK_BYTES", 1 << 20)  # many chunks: rows of an image straddle them
+    index = open_label_index(synthetic, tmp_path)
     df = _truth(synthetic)
     assert index.rows == len(df)
     assert ids_to_hex(index.images) == sorted(df.ImageID.unique())
@@ -54,7 +54,7 @@ def test_matches_pandas_on_synthetic_file(synthetic: Path, tmp_path: Path, monke
 
 
 def test_images_with_each_answers_every_group_in_one_pass(synthetic: Path, tmp_path: Path) -> None:
-    index = open_label_index(synthetic, tmp_path, progress=False)
+    index = open_label_index(synthetic, tmp_path)
     df = _truth(synthetic)
     common = list(df.LabelName.value_counts().index[:12])
     groups = [[HOT_DOG], common[:3], [common[2], common[7]], ["/m/not-there"], [HOT_DOG, *common[:9]]]
@@ -66,18 +66,18 @@ def test_images_with_each_answers_every_group_in_one_pass(synthetic: Path, tmp_p
 
 
 def test_second_open_reuses_the_index_and_a_changed_file_rebuilds(synthetic: Path, tmp_path: Path) -> None:
-    first = open_label_index(synthetic, tmp_path, progress=False)
+    first = open_label_index(synthetic, tmp_path)
     meta = index_dir_for(synthetic, tmp_path) / "meta.json"
     stamp = meta.stat().st_mtime_ns
-    again = open_label_index(synthetic, tmp_path, progress=False)
+    again = open_label_index(synthetic, tmp_path)
     assert meta.stat().st_mtime_ns == stamp and again.rows == first.rows
     changed = tmp_path / "changed.csv"
     changed.write_bytes(synthetic.read_bytes())
-    idx = open_label_index(changed, tmp_path, progress=False)
+    idx = open_label_index(changed, tmp_path)
     with open(changed, "a") as f:
         f.write("ffffffffffffffff,verification,/m/new,1\n")
     os.utime(changed, ns=(stamp + 10**9, stamp + 10**9))
-    rebuilt = open_label_index(changed, tmp_path, progress=False)
+    rebuilt = open_label_index(changed, tmp_path)
     assert rebuilt.rows == idx.rows + 1
     assert ids_to_hex(rebuilt.images_with(["/m/new"])) == ["ffffffffffffffff"]
 
@@ -111,7 +111,7 @@ def test_layout_variants_give_the_same_answers(variant: str, tmp_path: Path) -> 
         text = "\n".join(",".join([r[2], r[0], r[3], r[1]]) for r in rows) + "\n"
     path = tmp_path / "labels.csv"
     path.write_text(text)
-    index = open_label_index(path, tmp_path / "cache", progress=False)
+    index = open_label_index(path, tmp_path / "cache")
     assert index.rows == 6
     assert ids_to_hex(index.images_with([HOT_DOG], 1)) == ["000002b66c9c498e"]
     assert ids_to_hex(index.images_with([HOT_DOG], 0)) == ["000002b97e5471a0"]
@@ -124,7 +124,7 @@ def test_machine_scores_are_kept_to_the_percent(tmp_path: Path) -> None:
     path = tmp_path / "machine.csv"
     path.write_text("ImageID,Source,LabelName,Confidence\n"
                     "0000000000000001,machine,/m/01b9xk,0.7\n0000000000000002,machine,/m/01b9xk,1\n")
-    index = open_label_index(path, tmp_path, progress=False)
+    index = open_label_index(path, tmp_path)
     assert ids_to_hex(index.images_with([HOT_DOG], 0.7)) == ["0000000000000001"]
     assert ids_to_hex(index.images_with([HOT_DOG], 1)) == ["0000000000000002"]
 
@@ -140,14 +140,14 @@ def test_malformed_files_give_clear_errors_and_leave_no_index(text: str, message
     path = tmp_path / "bad.csv"
     path.write_text(text)
     with pytest.raises(MlkitError, match=message):
-        open_label_index(path, tmp_path / "cache", progress=False)
+        open_label_index(path, tmp_path / "cache")
     index_root = tmp_path / "cache" / "index"
     assert not index_root.exists() or not any(index_root.iterdir())
 
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(MlkitError, match="not found"):
-        open_label_index(tmp_path / "nope.csv", tmp_path, progress=False)
+        open_label_index(tmp_path / "nope.csv", tmp_path)
 
 
 def test_hex_round_trip() -> None:
@@ -166,7 +166,7 @@ def test_fast_parser_decodes_every_hex_digit() -> None:
         digits = "0123456789abcdef"[shift:] + "0123456789abcdef"[:shift]
         lines.append(f"{digits},verification,/m/0k4j,1\n")
         lines.append(f"{digits.upper()},verification,/m/0k4j,0\n")
-    chunk = labelindex._parse_fast("".join(lines).encode())
+    chunk = labelparse.parse_fast("".join(lines).encode())
     assert chunk is not None
     got = chunk.run_ids[chunk.run_of_row]
     assert [f"{int(v):016x}" for v in got] == [line[:16].lower() for line in lines]
@@ -178,7 +178,7 @@ def test_rows_in_any_order_give_the_same_answers(synthetic: Path, tmp_path: Path
     rng = np.random.default_rng(1)
     shuffled = tmp_path / "shuffled.csv"
     shuffled.write_text(header + "".join(body[i] for i in rng.permutation(len(body))))
-    index = open_label_index(shuffled, tmp_path, progress=False)
+    index = open_label_index(shuffled, tmp_path)
     assert not index.sorted_runs
     df = _truth(shuffled)
     assert ids_to_hex(index.images) == sorted(df.ImageID.unique())

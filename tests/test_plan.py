@@ -54,7 +54,7 @@ def test_head_sizes_a_file_without_downloading_it(mirror, tmp_path):
     assert (got.size, got.cached) == ((info.root / rel).stat().st_size, False)
     assert since(server, mark) == [("HEAD", "/" + rel)]
     assert not source.cache_path(rel).exists()
-    fetch(source, rel, progress=False)
+    fetch(source, rel)
     mark = len(server.request_log)
     again = head(source, rel)
     assert again.cached and again.size == got.size and since(server, mark) == []  # answered from the cache
@@ -75,7 +75,7 @@ def test_plan_lists_every_file_its_size_and_the_cheaper_splits(mirror, tmp_path)
     assert "--split validation,test" in text and "5.6 GB" in text and "180 MB" in text
     cheap = sum(s for rel, s in sizes.items() if "train" not in rel)
     assert f"{cheap / 1e3:.0f} kB instead of {sum(sizes.values()) / 1e3:.0f} kB" in text
-    fetch(source, layout.CLASSES_ALL, progress=False)
+    fetch(source, layout.CLASSES_ALL)
     plan = metadata_plan(source, "all", ["validation", "test"], crop=True)
     assert [f.cached for f in plan.files][:1] == [True]
     assert layout.boxes_path("test") in {f.relpath for f in plan.files}
@@ -104,7 +104,7 @@ def test_dry_run_with_metadata_cached_lists_images_and_downloads_nothing(mirror_
     config = mirror_config(dry_run=True)
     source = metadata_source(config.source, config.cache_dir)
     for rel in DEFAULT_FILES:
-        fetch(source, rel, progress=False)
+        fetch(source, rel)
     mark = len(server.request_log)
     result = build_dataset(config)
     assert since(server, mark) == [], "everything was cached: no request at all"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..progress import SILENT, Reporter
 from .metadata import load_metadata
 
 
@@ -31,11 +32,12 @@ class ClassSearch:
 
 def search_classes(query: str, *, source: str | None = None, cache_dir: Path | str | None = None,
                    label_set: str = "all", splits: tuple[str, ...] = ("train", "validation", "test"),
-                   counts: bool | None = None, limit: int = 25, progress: bool = True) -> ClassSearch:
+                   counts: bool | None = None, limit: int = 25, reporter: Reporter = SILENT) -> ClassSearch:
     """Classes whose name matches ``query``, best first. ``counts``: True counts images in
     every split (downloading label files as needed), None only in splits whose label file
-    is already at hand, False not at all."""
-    meta = load_metadata(source, cache_dir, label_set, progress)
+    is already at hand, False not at all. ``reporter``: bars and notes of the downloads and
+    indexing that counting needs."""
+    meta = load_metadata(source, cache_dir, label_set, reporter=reporter)
     found = meta.classes.search(query)
     shown = [ClassMatch(c.mid, c.name) for c in found[:limit]]
     counted: list[str] = []
@@ -45,7 +47,7 @@ def search_classes(query: str, *, source: str | None = None, cache_dir: Path | s
             if counts is None and not meta.labels_cached(split):
                 notes.append(f"{split}: no image counts (label file not downloaded yet; --counts fetches it)")
                 continue
-            per_mid = meta.label_index(split, progress).counts()
+            per_mid = meta.label_index(split, reporter=reporter).counts()
             for m in shown:
                 m.counts[split] = per_mid.get(m.mid, 0)
             counted.append(split)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MlkitError
+from ..progress import SILENT, Reporter
 from . import layout
 from .fetch import MetadataSource, fetch, metadata_source
 from .labelindex import LabelIndex, open_label_index
@@ -32,18 +33,18 @@ class OpenImagesMetadata:
         path = self.source.cache_path(layout.human_labels_path(split, self.label_set))
         return path.is_file() and path.with_name(path.name + ".meta.json").is_file()
 
-    def label_index(self, split: str, progress: bool = True) -> LabelIndex:
-        path = fetch(self.source, layout.human_labels_path(split, self.label_set), progress=progress)
-        return open_label_index(path, self.source.cache_dir, progress=progress)
+    def label_index(self, split: str, *, reporter: Reporter = SILENT) -> LabelIndex:
+        path = fetch(self.source, layout.human_labels_path(split, self.label_set), reporter=reporter)
+        return open_label_index(path, self.source.cache_dir, reporter=reporter)
 
 
 def load_metadata(source: str | None = None, cache_dir: Path | str | None = None,
-                  label_set: str = "all", progress: bool = True) -> OpenImagesMetadata:
+                  label_set: str = "all", *, reporter: Reporter = SILENT) -> OpenImagesMetadata:
     src = metadata_source(source, cache_dir)
     classes_path = layout.CLASSES_ALL if label_set == "all" else layout.CLASSES_BOXABLE
-    classes = read_class_table(fetch(src, classes_path, progress=progress))
+    classes = read_class_table(fetch(src, classes_path, reporter=reporter))
     try:
-        hierarchy = read_hierarchy(fetch(src, layout.HIERARCHY, progress=progress))
+        hierarchy = read_hierarchy(fetch(src, layout.HIERARCHY, reporter=reporter))
     except MlkitError as exc:
         if "not found" not in str(exc):
             raise

@@ -27,7 +27,6 @@ import bisect
 import hashlib
 import json
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -39,6 +38,7 @@ import pyarrow.parquet as pq
 
 from ..errors import MlkitError
 from ..fsutil import atomic_path, atomic_write_text, file_md5, locked
+from ..progress import SILENT, Reporter
 
 FORMAT_VERSION = 2  # 2: rows sorted by ImageID
 ROW_GROUP_ROWS = 2048   # small groups: a lookup of a few hundred IDs skips most of them
@@ -109,10 +109,11 @@ def _cache_path(csv_path: Path, cache_dir: Path) -> Path:
 
 
 def open_csv_table(csv_path: Path | str, cache_dir: Path | str, required: Sequence[str],
-                   *, kind: str = "table") -> CsvTable:
+                   *, kind: str = "table", reporter: Reporter = SILENT) -> CsvTable:
     """The Parquet copy of ``csv_path`` (built on first use), after checking its header.
 
     ``required``: columns that must be present (the error names the missing ones).
+    ``reporter``: says when a damaged copy is rebuilt or another run's build waited for.
     """
     csv_path = Path(csv_path)
     with open(csv_path, "rb") as f:
@@ -127,12 +128,13 @@ def open_csv_table(csv_path: Path | str, cache_dir: Path | str, required: Sequen
     table, problem = _usable(out)
     if table is not None:
         return table
-    with locked(Path(cache_dir) / "locks" / f"table-{out.name}.lock", f"the table cache of {csv_path.name}"):
+    with locked(Path(cache_dir) / "locks" / f"table-{out.name}.lock", f"the table cache of {csv_path.name}",
+                reporter=reporter):
         table, problem = _usable(out)  # another run may have built it while we waited
         if table is not None:
             return table
         if problem:
-            print(f"The cached table {out} is damaged ({problem}); rebuilding it.", file=sys.stderr)
+            reporter.note(f"The cached table {out} is damaged ({problem}); rebuilding it.")
         for stale in out.parent.glob(f".{out.name}.*.part"):  # left by a killed build (we hold the lock)
             stale.unlink(missing_ok=True)
         _convert(csv_path, out, names)
