@@ -149,3 +149,18 @@ def test_rich_reporter_draws_bars_on_a_terminal_and_lines_everywhere():
         bar.advance(4)
     reporter.note("plain line")
     assert buf.getvalue() == "plain line\n"      # piped: no bar (rich would leave blank lines)
+
+    console, buf = _console(terminal=True)
+    reporter = RichReporter(console, bars=False, lines=False)   # --json: warnings only
+    with reporter.bar("download", 4, unit="img") as bar:
+        bar.advance(4)
+    reporter.note("progress line")
+    reporter.warn("the cache was damaged")
+    assert buf.getvalue() == "the cache was damaged\n"
+
+
+def test_a_plain_reporter_warns_as_it_notes():
+    lines: list[str] = []
+    Reporter(lines.append).warn("damaged")
+    assert lines == ["damaged"]
+    SILENT.warn("nothing")

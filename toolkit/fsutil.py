@@ -211,7 +211,7 @@ def locked(lock_path: Path | str, what: str, timeout: float | None = None, *,
         lock.acquire(timeout=0)
     except filelock.Timeout:
         wait = LOCK_TIMEOUT_S if timeout is None else timeout
-        reporter.note(f"Waiting for another mlkit run that is using {what} (lock {lock_path}) ...")
+        reporter.warn(f"Waiting for another mlkit run that is using {what} (lock {lock_path}) ...")
         try:
             lock.acquire(timeout=wait)
         except filelock.Timeout:

@@ -4,7 +4,9 @@ Every stage that takes long (fetching metadata, indexing label files, downloadin
 training, exporting) and every stage with something to tell the user (a damaged cache
 rebuilt, a lock waited for, the plan of a dry run) takes ``reporter=`` and reports only
 through it: ``reporter.note(text)`` for a line, ``with reporter.bar(label, total) as bar:``
-for a bar. No library module prints to stderr by itself.
+for a bar, ``reporter.warn(text)`` for what the user should see even when they asked for
+quiet output (a damaged cache rebuilt, a wait for another run's lock). No library module
+prints to stderr by itself.
 
 The default, ``SILENT``, shows nothing, so a script that calls the library sees nothing it
 did not ask for. ``Reporter(print)`` shows the lines and no bars; the command line passes
@@ -47,6 +49,10 @@ class Reporter:
         """One line for the user: what happened or what is being done."""
         if self._note is not None:
             self._note(message)
+
+    def warn(self, message: str) -> None:
+        """A line the user should see even in quiet output (``--json``); by default a note."""
+        self.note(message)
 
     @contextmanager
     def bar(self, label: str, total: float | None = None, *, unit: str = "") -> Iterator[Bar]:

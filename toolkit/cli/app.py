@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from .. import __version__
 from ..errors import MlkitError, ParameterError
-from ..progress import SILENT, Reporter
+from ..progress import Reporter
 from .reporting import RichReporter
 
 INVALID_EXIT = 3   # an export outside its tolerance (2 is a user error)
@@ -53,8 +53,8 @@ def fail(exc: MlkitError) -> None:
 
 
 def reporter_for(json_out: bool) -> Reporter:
-    """Lines and bars on stderr; with --json, nothing but the JSON on stdout."""
-    return SILENT if json_out else RichReporter(err)
+    """Lines and bars on stderr; with --json, only warnings there (stdout is the JSON)."""
+    return RichReporter(err, bars=not json_out, lines=not json_out)
 
 
 def run_library(call, json_out: bool, render, *, interrupted: str) -> None:

@@ -1,7 +1,8 @@
 """The command line's ``Reporter``: rich bars and lines on stderr.
 
 Bars are drawn only when stderr is a terminal (piped or in CI, rich would leave blank
-lines); lines are always written. While bars are live, lines are printed above them.
+lines); lines are always written, unless ``lines=False`` (``--json``: then only warnings).
+While bars are live, lines are printed above them.
 """
 
 from __future__ import annotations
@@ -64,15 +65,23 @@ class _RichBar(Bar):
 class RichReporter(Reporter):
     """Lines and bars on stderr, as the ``mlkit`` commands show them."""
 
-    def __init__(self, console: Console | None = None, *, bars: bool = True) -> None:
+    def __init__(self, console: Console | None = None, *, bars: bool = True, lines: bool = True) -> None:
         super().__init__()
         self.console = console or Console(stderr=True)
         self._bars = bars and self.console.is_terminal
+        self._lines = lines
         self._lock = threading.Lock()
         self._live: Progress | None = None
         self._open = 0
 
     def note(self, message: str) -> None:
+        if self._lines:
+            self._print(message)
+
+    def warn(self, message: str) -> None:
+        self._print(message)
+
+    def _print(self, message: str) -> None:
         live = self._live
         (live.console if live is not None else self.console).print(message, markup=False, highlight=False,
                                                                    soft_wrap=True)

@@ -75,7 +75,7 @@ def fetch(
         if ok:
             return dest
         if problem:
-            reporter.note(f"The cached {dest} is damaged ({problem}); downloading it again.")
+            reporter.warn(f"The cached {dest} is damaged ({problem}); downloading it again.")
             discard(dest)
         http = session if session is not None else requests.Session()
         try:

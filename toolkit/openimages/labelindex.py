@@ -174,7 +174,7 @@ def open_label_index(csv_path: Path | str, cache_dir: Path | str, *, reporter: R
         if meta is not None:
             return _load(out, meta)
         if problem:
-            reporter.note(f"The label index {out} is damaged ({problem}); rebuilding it.")
+            reporter.warn(f"The label index {out} is damaged ({problem}); rebuilding it.")
         remove_partial_folders(out, tag="tmp")  # left by a killed build (we hold the lock)
         try:
             meta = build_label_index(csv_path, out, reporter=reporter, workers=workers, on_bytes=on_bytes)

@@ -134,7 +134,7 @@ def open_csv_table(csv_path: Path | str, cache_dir: Path | str, required: Sequen
         if table is not None:
             return table
         if problem:
-            reporter.note(f"The cached table {out} is damaged ({problem}); rebuilding it.")
+            reporter.warn(f"The cached table {out} is damaged ({problem}); rebuilding it.")
         for stale in out.parent.glob(f".{out.name}.*.part"):  # left by a killed build (we hold the lock)
             stale.unlink(missing_ok=True)
         _convert(csv_path, out, names)
