@@ -14,8 +14,9 @@ conversion bug shows up as a difference from Keras.
 Resizing images to the model's input size is the caller's job (see ``program``).
 
 Modules: ``spec`` (reading files), ``weights`` (blob file, immediate values, NeuralNetwork
-weight formats), ``ops`` (NumPy kernels), ``nn_layers`` (NeuralNetwork layer semantics),
-``mil_ops`` (MIL op semantics), ``program`` (``CoreMLProgram``: inputs, outputs, batches).
+weight formats), ``ops`` (NumPy kernels), ``neuralnetwork/`` (NeuralNetwork layer
+semantics, one module per layer family), ``mlprogram/`` (MIL op semantics, one module per
+op family), ``program`` (``CoreMLProgram``: inputs, outputs, batches).
 ``supported()`` lists the layers and ops it runs; anything else fails at ``load`` with an
 ``UnsupportedOpError`` naming the layer / op.
 """
@@ -29,10 +30,11 @@ from .spec import Feature
 
 def supported() -> dict[str, list[str]]:
     """{"neuralnetwork": layer types, "mlprogram": op types} the evaluator runs."""
-    from . import mil_ops
-    from . import nn_layers
+    from . import mlprogram
+    from . import neuralnetwork
 
-    return {"neuralnetwork": nn_layers.supported_layers(), "mlprogram": mil_ops.supported_ops()}
+    return {"neuralnetwork": neuralnetwork.supported_layers(),
+            "mlprogram": mlprogram.supported_ops()}
 
 
 __all__ = ["CoreMLProgram", "Feature", "UnsupportedOpError", "load", "supported"]

@@ -1,4 +1,5 @@
-"""The evaluator's own error: a layer or op it has no semantics for."""
+"""The evaluator's own error: a layer or op it has no semantics for (and the internal
+signal the layer / op modules raise for it)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,15 @@ class UnsupportedOpError(MlkitError):
         msg += (". Validate this file with Core ML itself on macOS, or export the model with "
                 "layers the evaluator knows (toolkit/runtimes/coreml_eval lists them).")
         super().__init__(msg)
+
+
+class Unsupported(Exception):
+    """Internal: raised by a layer builder or an op while the graph compiles or runs; the
+    graph turns it into an ``UnsupportedOpError`` naming the layer / op. ``detail`` says
+    what is missing; ``op_type``, when given, names the layer type more precisely than the
+    spec's own (``"pooling (L2)"``)."""
+
+    def __init__(self, detail: str = "", op_type: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.op_type = op_type

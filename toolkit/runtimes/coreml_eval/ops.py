@@ -136,15 +136,8 @@ def pool2d(x: np.ndarray, kernel: Sequence[int], *, mode: str, strides: Sequence
     sh, sw = strides
     top, bottom, left, right = pads
     h, w = x4.shape[2:]
-
-    def out_size(size, k, s, a, b):
-        span = size + a + b - k
-        o = (-(-span // s) if ceil_mode else span // s) + 1
-        if ceil_mode and (o - 1) * s >= size + a:
-            o -= 1
-        return o
-
-    ho, wo = out_size(h, kh, sh, top, bottom), out_size(w, kw, sw, left, right)
+    ho = _pool_out_size(h, kh, sh, top, bottom, ceil_mode)
+    wo = _pool_out_size(w, kw, sw, left, right, ceil_mode)
     need_h = (ho - 1) * sh + kh - (h + top)   # rows needed below the input
     need_w = (wo - 1) * sw + kw - (w + left)
     fill = -np.inf if mode == "max" else 0.0
@@ -159,16 +152,36 @@ def pool2d(x: np.ndarray, kernel: Sequence[int], *, mode: str, strides: Sequence
         else:
             acc += view
     if mode == "avg":
-        # Padding declared in the spec counts towards the average unless excluded; the
-        # extra rows that ceil mode hangs over the edge never do.
-        ones = np.zeros((1, 1, h + top + max(need_h, 0), w + left + max(need_w, 0)), np.float32)
-        if exclude_padding:
-            ones[:, :, top:top + h, left:left + w] = 1
-        else:
-            ones[:, :, :h + top + bottom, :w + left + right] = 1
+        ones = _averaged_pixels((h, w), pads, xp.shape[2:], exclude_padding)
         count = sum(view for _, _, view in _taps(ones, kh, kw, sh, sw, 1, 1, ho, wo))
         acc /= np.maximum(count, 1)
     return acc.reshape(lead + acc.shape[1:])
+
+
+def _pool_out_size(size: int, k: int, s: int, a: int, b: int, ceil_mode: bool) -> int:
+    """Output length of pooling ``size`` pixels padded by ``a`` / ``b`` with kernel ``k``,
+    stride ``s``; in ceil mode no window starts beyond the input and its leading pad."""
+    span = size + a + b - k
+    o = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (o - 1) * s >= size + a:
+        o -= 1
+    return o
+
+
+def _averaged_pixels(in_hw: Sequence[int], pads: Pads, padded_hw: Sequence[int],
+                     exclude_padding: bool) -> np.ndarray:
+    """A (1, 1, H', W') mask of the padded input, 1 where a pixel counts towards an
+    average-pooling window's divisor."""
+    h, w = in_hw
+    top, bottom, left, right = pads
+    # Padding declared in the spec counts towards the average unless excluded; the
+    # extra rows that ceil mode hangs over the edge never do.
+    ones = np.zeros((1, 1) + tuple(padded_hw), np.float32)
+    if exclude_padding:
+        ones[:, :, top:top + h, left:left + w] = 1
+    else:
+        ones[:, :, :h + top + bottom, :w + left + right] = 1
+    return ones
 
 
 def pad(x: np.ndarray, widths: Sequence[tuple[int, int]], mode: str = "constant",
@@ -249,3 +262,24 @@ def resolve_reshape(in_shape: Sequence[int], target: Sequence[int], *,
     if int(np.prod(shape, dtype=np.int64)) != size:
         raise ValueError(f"reshape: cannot reshape {tuple(in_shape)} to {list(target)}")
     return tuple(shape)
+
+
+# The reductions both formats have (MIL ``reduce_<kind>``, NeuralNetwork ``reduceMean`` ...):
+# kind -> f(x, axes, keepdims), axes a tuple or None for all.
+REDUCTIONS = {
+    "mean": lambda x, ax, k: np.mean(x, axis=ax, keepdims=k),
+    "sum": lambda x, ax, k: np.sum(x, axis=ax, keepdims=k),
+    "max": lambda x, ax, k: np.max(x, axis=ax, keepdims=k),
+    "min": lambda x, ax, k: np.min(x, axis=ax, keepdims=k),
+    "prod": lambda x, ax, k: np.prod(x, axis=ax, keepdims=k),
+    "l1_norm": lambda x, ax, k: np.sum(np.abs(x), axis=ax, keepdims=k),
+    "l2_norm": lambda x, ax, k: np.sqrt(np.sum(x * x, axis=ax, keepdims=k)),
+    "sum_square": lambda x, ax, k: np.sum(x * x, axis=ax, keepdims=k),
+    "log_sum": lambda x, ax, k: np.log(np.sum(x, axis=ax, keepdims=k)),
+    "log_sum_exp": lambda x, ax, k: np.log(np.sum(np.exp(x), axis=ax, keepdims=k)),
+}
+
+
+def reduce(kind: str, x: np.ndarray, axes: tuple[int, ...] | None, keepdims: bool) -> np.ndarray:
+    """The reduction ``kind`` (a key of ``REDUCTIONS``) of float32 x over ``axes``, as float32."""
+    return np.asarray(REDUCTIONS[kind](x, axes, keepdims), dtype=np.float32)

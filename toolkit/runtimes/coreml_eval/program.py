@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import MlkitError
-from . import mil_ops
-from . import nn_layers
+from . import mlprogram
+from . import neuralnetwork
 from ._blas import single_threaded_blas
 from .spec import Feature, LoadedSpec, describe_feature, metadata, read_spec
 
@@ -64,7 +64,7 @@ class CoreMLProgram:
     def _init_nn(self, model) -> None:
         kind = model.WhichOneof("Type")
         nn = getattr(model, kind)
-        self._nn = nn_layers.NNGraph(nn, spec_version=self.specification_version)
+        self._nn = neuralnetwork.NNGraph(nn, spec_version=self.specification_version)
         self._mil = None
         self.op_types = tuple(self._nn.layer_types)
         self.compute_dtype = "fp32"
@@ -88,7 +88,7 @@ class CoreMLProgram:
                 self._prob_tensor = self._nn.steps[-1].outputs[0]
 
     def _init_mil(self, loaded: LoadedSpec) -> None:
-        self._mil = mil_ops.MILGraph(loaded.model.mlProgram, loaded.read_blob)
+        self._mil = mlprogram.MILGraph(loaded.model.mlProgram, loaded.read_blob)
         self._nn = None
         self.op_types = tuple(sorted(self._mil.op_types))
         self.weight_storage = dict(self._mil.weight_kinds)
@@ -98,7 +98,7 @@ class CoreMLProgram:
         if step is not None:
             probs = step.op.inputs["probabilities"].arguments[0]
             self._prob_tensor = probs.name
-            classes = mil_ops.Args(step.op, self._mil, {}, mil_ops.RunContext()).get("classes")
+            classes = mlprogram.Args(step.op, self._mil, {}, mlprogram.RunContext()).get("classes")
             if isinstance(classes, np.ndarray):
                 classes = classes.reshape(-1).tolist()
             self.class_labels = tuple(c.item() if isinstance(c, np.ndarray) else c
@@ -205,8 +205,8 @@ class CoreMLProgram:
                     nn_feeds[name] = self._nn.preprocess_image(name, x, feat.color_space)
                 else:
                     nn_feeds[name] = np.asarray(x, dtype=np.float32)
-            return self._nn.run(nn_feeds, fetch, nn_layers.RunContext(batch=batch))
-        return self._mil.run(feeds, fetch, mil_ops.RunContext(batch=batch))
+            return self._nn.run(nn_feeds, fetch, neuralnetwork.RunContext(batch=batch))
+        return self._mil.run(feeds, fetch, mlprogram.RunContext(batch=batch))
 
     def _outputs(self, raw: dict, row: int) -> dict:
         result: dict[str, object] = {}

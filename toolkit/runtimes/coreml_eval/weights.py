@@ -157,16 +157,7 @@ def mil_value(value, read_blob) -> object:
     kind = value.WhichOneof("value")
     vtype = value.type.WhichOneof("type")
     if kind == "blobFileValue":
-        dtype, shape = _tensor_type(value.type)
-        if shape is None:
-            raise MlkitError("a blob-file constant without a static shape cannot be read")
-        flat = read_blob(value.blobFileValue.fileName, value.blobFileValue.offset,
-                         int(np.prod(shape, dtype=np.int64)))
-        want = MIL_DTYPES[dtype][0]
-        if flat.dtype != want:
-            raise MlkitError(f"blob at offset {value.blobFileValue.offset} stores "
-                             f"{flat.dtype}, the program declares {dtype}")
-        return flat.reshape(shape)
+        return _mil_blob_value(value, read_blob)
     if kind != "immediateValue":
         raise MlkitError(f"MIL value of kind '{kind}' cannot be decoded")
     imm = value.immediateValue
@@ -178,6 +169,26 @@ def mil_value(value, read_blob) -> object:
                 for kv in imm.dictionary.values}
     if ikind != "tensor" or vtype != "tensorType":
         raise MlkitError(f"MIL immediate value of kind '{ikind}' cannot be decoded")
+    return _mil_immediate_tensor(value)
+
+
+def _mil_blob_value(value, read_blob) -> np.ndarray:
+    """A ``blobFileValue``: its values read from the weight file, in the declared shape."""
+    dtype, shape = _tensor_type(value.type)
+    if shape is None:
+        raise MlkitError("a blob-file constant without a static shape cannot be read")
+    flat = read_blob(value.blobFileValue.fileName, value.blobFileValue.offset,
+                     int(np.prod(shape, dtype=np.int64)))
+    want = MIL_DTYPES[dtype][0]
+    if flat.dtype != want:
+        raise MlkitError(f"blob at offset {value.blobFileValue.offset} stores "
+                         f"{flat.dtype}, the program declares {dtype}")
+    return flat.reshape(shape)
+
+
+def _mil_immediate_tensor(value):
+    """An immediate tensor value: an array of its declared dtype and shape (a ``str`` for
+    a scalar string)."""
     dtype, shape = _tensor_type(value.type)
     if shape is None:
         raise MlkitError("an immediate MIL value without a static shape cannot be decoded")
