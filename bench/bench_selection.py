@@ -131,7 +131,7 @@ def run_mlkit(csv: Path, cache: Path) -> dict:
 
     t0 = time.perf_counter()
     with TreePeak() as peak:
-        index = open_label_index(csv, cache, progress=False)
+        index = open_label_index(csv, cache)
         pos = index.images_with([POSITIVE], 1)
         excluded = index.images_with([POSITIVE, *RELATED], 1)
         neg = sample_excluding(index.images, excluded, NEGATIVES, SEED, "negatives")
@@ -156,7 +156,7 @@ def run_mlkit_multi(csv: Path, cache: Path) -> dict:
 
     t0 = time.perf_counter()
     with TreePeak() as peak:
-        index = open_label_index(csv, cache, progress=False)
+        index = open_label_index(csv, cache)
         opened = time.perf_counter() - t0
         classes = three_classes(index)
         # as the build does: each class and the exclusion of "other" in one pass over the labels
@@ -177,7 +177,7 @@ def _lookup_ids(csv: Path, cache: Path) -> list[str]:
     from toolkit.openimages.labelindex import ids_to_hex, open_label_index
     from toolkit.dataset.selection import sample_excluding
 
-    index = open_label_index(csv, cache, progress=False)
+    index = open_label_index(csv, cache)
     pos = index.images_with([POSITIVE], 1)
     excluded = index.images_with([POSITIVE, *RELATED], 1)
     neg = sample_excluding(index.images, excluded, NEGATIVES, SEED, "negatives")
