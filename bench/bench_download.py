@@ -45,7 +45,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from toolkit.dataset.download import DownloadJob, DownloadOptions, ImageSource, download_images  # noqa: E402
-from toolkit.mirror.server import FaultPlan, MirrorServer  # noqa: E402
+from toolkit.mirror.faults import FaultPlan  # noqa: E402
+from toolkit.mirror.server import MirrorServer  # noqa: E402
 
 SPEEDUP_TARGET = 15.0
 FAULT_RATE = 0.1
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         files = make_images(tmp_path / "root" / "train", args.images)
         served = {p.name: md5_file(p) for p in files}
         total_bytes = sum(p.stat().st_size for p in files)
-        options = DownloadOptions(progress=False)
+        options = DownloadOptions()
         if args.workers is not None:
             options.workers = args.workers
 

@@ -32,7 +32,7 @@ import toolkit
 from toolkit.dataset.build import JOURNAL, DatasetConfig, DatasetResult, build_dataset
 from toolkit.errors import MlkitError
 from toolkit.mirror import CLASSES, HOT_DOG, HOT_DOG_RELATED, MOUSE_MIDS, Fault, FaultPlan
-from toolkit.mirror.generate import LICENSE
+from toolkit.mirror.attribution import LICENSE
 from toolkit.progress import Reporter
 
 REPO = Path(__file__).resolve().parent.parent
@@ -917,7 +917,7 @@ class _Died(BaseException):
 def test_provenance_survives_a_kill_right_after_a_rename(built, mirror, tmp_path, monkeypatch):
     # Die the instant the 5th image is renamed into place: its provenance must already
     # be journaled (it is written before the rename), so a resume reproduces its row.
-    import toolkit.dataset.download as download_module
+    import toolkit.dataset.download.runner as download_module
 
     server, info = mirror
     real_replace = os.replace

@@ -10,29 +10,35 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageFile
 
-import toolkit.dataset.download as download_module
 from toolkit.dataset.download import (
     DownloadJob,
     DownloadOptions,
     DownloadReport,
     ImageSource,
     download_images,
+    runner,
+    transport,
 )
+from toolkit.cli.reporting import RichReporter
+from toolkit.dataset.download.jobs import Cancelled
 from toolkit.errors import MlkitError
-from toolkit.mirror.server import Fault, FaultPlan, MirrorServer
+from toolkit.mirror.faults import Fault, FaultPlan
+from toolkit.mirror.server import MirrorServer
+from toolkit.progress import SILENT, Reporter
 
 REPO = Path(__file__).resolve().parent.parent
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 
 
 def fast(**overrides) -> DownloadOptions:
-    base = dict(workers=4, retries=2, backoff=0.01, connect_timeout=2.0, read_timeout=2.0, progress=False)
+    base = dict(workers=4, retries=2, backoff=0.01, connect_timeout=2.0, read_timeout=2.0)
     base.update(overrides)
     return DownloadOptions(**base)
 
@@ -106,9 +112,10 @@ def src(srv: MirrorServer, path: str, kind: str = "cvdf", md5: str | None = None
     return ImageSource(f"{srv.url}{path}", kind, md5)
 
 
-def one(srv: MirrorServer, dest: Path, *paths: str, opts: DownloadOptions | None = None, **job_kw):
+def one(srv: MirrorServer, dest: Path, *paths: str, opts: DownloadOptions | None = None,
+        reporter: Reporter = SILENT, **job_kw):
     sources = tuple(p if isinstance(p, ImageSource) else src(srv, p) for p in paths)
-    report = download_images([DownloadJob("img", dest, sources, **job_kw)], opts or fast())
+    report = download_images([DownloadJob("img", dest, sources, **job_kw)], opts or fast(), reporter=reporter)
     assert isinstance(report, DownloadReport)
     return report.outcomes[0]
 
@@ -146,13 +153,13 @@ def test_outcomes_follow_job_order_and_report_summarises(srv, root, tmp_path):
 
 def test_connection_pool_is_sized_for_the_workers(srv, root, tmp_path, monkeypatch):
     seen = {}
-    real = download_module.urllib3.PoolManager
+    real = transport.urllib3.PoolManager
 
     def spy(**kwargs):
         seen.update(kwargs)
         return real(**kwargs)
 
-    monkeypatch.setattr(download_module.urllib3, "PoolManager", spy)
+    monkeypatch.setattr(transport.urllib3, "PoolManager", spy)
     noise_jpeg(root / "a.jpg", 1)
     assert one(srv, tmp_path / "a.jpg", "/a.jpg", opts=fast(workers=48)).ok
     assert seen["maxsize"] >= 48
@@ -160,7 +167,7 @@ def test_connection_pool_is_sized_for_the_workers(srv, root, tmp_path, monkeypat
 
 def test_progress_bar_option_does_not_disturb_results(srv, root, tmp_path):
     noise_jpeg(root / "a.jpg", 1)
-    assert one(srv, tmp_path / "a.jpg", "/a.jpg", opts=fast(progress=True)).ok
+    assert one(srv, tmp_path / "a.jpg", "/a.jpg", reporter=RichReporter()).ok
 
 
 # --------------------------------------------------------------------------- faults
@@ -328,7 +335,7 @@ def test_redirect_loop_fails_without_retry(srv, root, tmp_path):
     (root / "_redirects.json").write_text(json.dumps({"/a.jpg": "/b.jpg", "/b.jpg": "/a.jpg"}))
     out = one(srv, tmp_path / "a.jpg", "/a.jpg", opts=fast(retries=3))
     assert out.reason == "http_302" and out.attempts == 1 and "redirects" in out.detail
-    assert srv.requests["/a.jpg"] + srv.requests["/b.jpg"] == download_module._MAX_REDIRECTS + 1
+    assert srv.requests["/a.jpg"] + srv.requests["/b.jpg"] == transport._MAX_REDIRECTS + 1
 
 
 def test_placeholder_redirect_is_not_followed(srv, root, tmp_path):
@@ -390,7 +397,7 @@ def test_proxy_from_the_environment_is_used(srv, root, tmp_path, monkeypatch):
 
 def test_folders_are_synced_once_at_the_end(srv, root, tmp_path, monkeypatch):
     synced = []
-    monkeypatch.setattr(download_module, "_sync_folders", lambda folders: synced.append(set(folders)))
+    monkeypatch.setattr(runner, "_sync_folders", lambda folders: synced.append(set(folders)))
     for i in range(4):
         noise_jpeg(root / f"{i}.jpg", i)
     jobs = [DownloadJob(str(i), tmp_path / ("x" if i % 2 else "y") / f"{i}.jpg", (src(srv, f"/{i}.jpg"),))
@@ -638,7 +645,7 @@ from pathlib import Path
 from toolkit.dataset.download import DownloadJob, DownloadOptions, ImageSource, download_images
 spec = json.loads(Path(sys.argv[1]).read_text())
 jobs = [DownloadJob(k, Path(d), (ImageSource(u, "cvdf"),), rotation=r) for k, d, u, r in spec["jobs"]]
-download_images(jobs, DownloadOptions(workers=2, progress=False, max_size=spec["max_size"]))
+download_images(jobs, DownloadOptions(workers=2, max_size=spec["max_size"]))
 """
 
 
@@ -682,13 +689,13 @@ def test_stop_event_aborts_streaming_and_writing(srv, root, tmp_path):
     """What Ctrl-C relies on in the workers: a set stop Event ends a body read between
     chunks, and a write never renames its temp file into place (nor leaves it)."""
     (root / "big.jpg").write_bytes(os.urandom(2_000_000))
-    stop = download_module.threading.Event()
-    dl = download_module._Downloader(fast(), stop, download_module._Registry())
+    stop = threading.Event()
+    dl = runner._Downloader(fast(), stop)
     try:
         stop.set()
-        with pytest.raises(download_module._Cancelled):
-            dl._fetch(f"{srv.url}/big.jpg")
-        with pytest.raises(download_module._Cancelled):
+        with pytest.raises(Cancelled):
+            dl.client.fetch(f"{srv.url}/big.jpg")
+        with pytest.raises(Cancelled):
             dl._write(tmp_path / "x.jpg", b"data")
         assert list(tmp_path.iterdir()) == [root]
     finally:
@@ -725,9 +732,9 @@ def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_result(srv, root, tmp
 def test_invalid_options_and_jobs_raise_mlkit_error(tmp_path):
     job = DownloadJob("a", tmp_path / "a.jpg", (ImageSource("http://127.0.0.1:9/a.jpg", "cvdf"),))
     with pytest.raises(MlkitError, match="workers"):
-        download_images([job], DownloadOptions(workers=0, progress=False))
+        download_images([job], DownloadOptions(workers=0))
     with pytest.raises(MlkitError, match="jpeg_quality"):
-        download_images([job], DownloadOptions(jpeg_quality=0, progress=False))
+        download_images([job], DownloadOptions(jpeg_quality=0))
     with pytest.raises(MlkitError, match="both write"):
         download_images([job, DownloadJob("b", tmp_path / "a.jpg", job.sources)], fast())
     bad_md5 = DownloadJob("c", tmp_path / "c.jpg", (ImageSource("http://h/c.jpg", "original", "not-md5"),))
@@ -748,7 +755,7 @@ def test_unwritable_dest_stops_the_run_with_mlkit_error(srv, root, tmp_path, mon
     def disk_full(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(download_module.os, "replace", disk_full)
+    monkeypatch.setattr(runner.os, "replace", disk_full)
     with pytest.raises(MlkitError, match="No space left"):
         one(srv, tmp_path / "out" / "b.jpg", "/a.jpg")
     assert list((tmp_path / "out").iterdir()) == []  # the temp file is gone too

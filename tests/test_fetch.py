@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from toolkit.errors import MlkitError
-from toolkit.mirror.server import Fault, FaultPlan, MirrorServer
+from toolkit.mirror.faults import Fault, FaultPlan
+from toolkit.mirror.server import MirrorServer
 from toolkit.openimages import fetch as fetch_mod
 from toolkit.openimages import layout
 from toolkit.openimages.fetch import MetadataSource, default_cache_dir, fetch, metadata_source

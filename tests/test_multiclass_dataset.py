@@ -31,7 +31,7 @@ from toolkit.dataset.build import JOURNAL, DatasetConfig, DatasetResult, build_d
 from toolkit.errors import MlkitError
 from toolkit.dataset.manifest import content_hash, read_manifest, verify_dataset
 from toolkit.mirror import CLASSES, MOUSE_MIDS, FaultPlan
-from toolkit.mirror.generate import ancestors
+from toolkit.mirror.classes import ancestors
 
 REPO = Path(__file__).resolve().parent.parent
 HAMBURGER, SANDWICH, SUBMARINE, PIZZA = "/m/0cdn1", "/m/0l515", "/m/06pcq", "/m/0663v"

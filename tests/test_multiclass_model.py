@@ -40,7 +40,7 @@ def invoke(*args: object):
 
 def draw_folder(root: Path, classes=CLASSES, n: int = PER_CLASS, size=(120, 100)) -> Path:
     """DIR/<class>/*.jpg: scenes whose main object is the class, from the mirror's drawers."""
-    from toolkit.mirror.generate import compose_scene
+    from toolkit.mirror.scenes import compose_scene
 
     for cls in classes:
         (root / cls).mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import toolkit
 from conftest import ROOT, shared_path
 
 PUBLIC = {"build_dataset", "DatasetConfig", "train", "TrainConfig", "evaluate", "predict", "export_model",
-          "ExportOptions", "validate", "MlkitError"}
+          "ExportOptions", "validate", "MlkitError", "ParameterError", "Reporter"}
 
 
 def test_import_toolkit_does_not_load_tensorflow():

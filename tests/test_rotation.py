@@ -26,7 +26,7 @@ ANGLES = (90, 180, 270)
 
 
 def fast(**kw) -> DownloadOptions:
-    base = dict(workers=4, retries=1, backoff=0.01, progress=False)
+    base = dict(workers=4, retries=1, backoff=0.01)
     base.update(kw)
     return DownloadOptions(**base)
 

@@ -8,7 +8,10 @@ The public API is these names; everything else is machinery one layer down::
     model = train(TrainConfig(dataset_dir=dataset.path))
     report = export_model(model.path, ExportOptions(coreml=True, tflite=True))
 
-They are imported on first use, so ``import toolkit`` does not load TensorFlow.
+They are imported on first use, so ``import toolkit`` does not load TensorFlow. The library
+shows nothing while it works unless given a ``Reporter`` (``reporter=Reporter(print)``
+prints its progress lines); errors in what it was given are ``MlkitError``s, and a
+parameter out of range is a ``ParameterError`` that names it and the value received.
 """
 
 from __future__ import annotations
@@ -30,13 +33,16 @@ _PUBLIC = {
     "ExportOptions": ".export",
     "validate": ".export.validate",
     "MlkitError": ".errors",
+    "ParameterError": ".errors",
+    "Reporter": ".progress",
 }
 
 __all__ = [*_PUBLIC, "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from .dataset.build import DatasetConfig, build_dataset
-    from .errors import MlkitError
+    from .errors import MlkitError, ParameterError
+    from .progress import Reporter
     from .training.evaluate import evaluate
     from .export import ExportOptions, export_model
     from .runtimes.predict import predict

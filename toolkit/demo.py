@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .dataset.build import DatasetConfig, DatasetResult, build_dataset
 from .errors import MlkitError
 from .mirror import start_mirror
+from .progress import SILENT, Reporter
 
 
 @dataclass
@@ -36,7 +36,7 @@ class DemoResult:
         return out
 
 
-def demo_train_config(dataset_dir: Path, output_dir: Path, progress: bool = True):
+def demo_train_config(dataset_dir: Path, output_dir: Path):
     """A small, fast configuration: ImageNet-initialised MobileNetV2 1.0 at 128 px when
     the ImageNet weights are already on this machine (no download: the demo is offline),
     else a random-initialised 0.35 at 96 px, which runs the same code but learns little."""
@@ -45,8 +45,7 @@ def demo_train_config(dataset_dir: Path, output_dir: Path, progress: bool = True
     from .training.train import TrainConfig
 
     # the demo's workdir is its own: a rerun replaces the model it made before
-    base = dict(dataset_dir=dataset_dir, output_dir=output_dir, batch_size=32, seed=0, progress=progress,
-                overwrite=True)
+    base = dict(dataset_dir=dataset_dir, output_dir=output_dir, batch_size=32, seed=0, overwrite=True)
     try:
         resolve_weights("imagenet", ModelSpec(labels=["a", "b"], alpha=1.0, image_size=128), download=False)
     except MlkitError:
@@ -56,13 +55,12 @@ def demo_train_config(dataset_dir: Path, output_dir: Path, progress: bool = True
     return TrainConfig(**base, alpha=1.0, image_size=128, weights="imagenet"), None
 
 
-def run_demo(workdir: Path, *, progress: bool = True, log: Callable[[str], None] | None = None,
-             train: bool = True, export: bool = True) -> DemoResult:
+def run_demo(workdir: Path, *, reporter: Reporter = SILENT, train: bool = True, export: bool = True) -> DemoResult:
     """Generate the mirror, serve it on 127.0.0.1, and build a 'Hot dog' dataset from it
     exactly as from Open Images (real HTTP, the official file layout and schemas); then
     train a small classifier on it, evaluate the saved model on the test split, export it
     to Core ML (.mlmodel) and TFLite, and validate both files against the Keras model."""
-    say = log or (lambda _m: None)
+    say = reporter.note
     clock = time.perf_counter()
     workdir = Path(workdir)
     say(f"Generating the embedded Open Images mirror in {workdir / 'mirror'} ...")
@@ -71,8 +69,8 @@ def run_demo(workdir: Path, *, progress: bool = True, log: Callable[[str], None]
         say(f"Serving it at {info.base_url}; building the dataset ...")
         config = DatasetConfig(positive="Hot dog", negatives=120, data_dir=workdir / "data",
                                source=info.metadata_base, image_source=info.images_base,
-                               cache_dir=workdir / "cache", progress=progress, force=True)
-        result = build_dataset(config, log=log)
+                               cache_dir=workdir / "cache", force=True)
+        result = build_dataset(config, reporter=reporter)
     demo = DemoResult(workdir, result)
     demo.seconds["dataset"] = time.perf_counter() - clock
     if not train:
@@ -80,14 +78,14 @@ def run_demo(workdir: Path, *, progress: bool = True, log: Callable[[str], None]
     from .training.evaluate import evaluate
     from .training.train import train as train_model
 
-    train_config, note = demo_train_config(result.path, workdir / "models", progress)
+    train_config, note = demo_train_config(result.path, workdir / "models")
     if note:
         demo.notes.append(note)
         say(f"note: {note}")
     say(f"Training MobileNetV2 {train_config.alpha:g} at {train_config.image_size} px "
         f"({train_config.weights} weights) ...")
     clock = time.perf_counter()
-    demo.training = train_model(train_config, log=log)
+    demo.training = train_model(train_config, reporter=reporter)
     say("Evaluating the saved model on the test split ...")
     demo.evaluation = evaluate(demo.training.path, result.path, split="test")
     demo.seconds["train"] = time.perf_counter() - clock
@@ -97,6 +95,6 @@ def run_demo(workdir: Path, *, progress: bool = True, log: Callable[[str], None]
 
     clock = time.perf_counter()
     say("Exporting to Core ML and TFLite, then validating each file against Keras on the test split ...")
-    demo.export = export_model(demo.training.path, ExportOptions(coreml=True, tflite=True), log=log)
+    demo.export = export_model(demo.training.path, ExportOptions(coreml=True, tflite=True), reporter=reporter)
     demo.seconds["export"] = time.perf_counter() - clock
     return demo

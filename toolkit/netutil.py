@@ -4,7 +4,7 @@ exception's causes, and the MD5 forms Open Images' servers use.
 Open Images' files on Google Cloud Storage announce their MD5 base64-encoded in an
 ``x-goog-hash: crc32c=...,md5=...`` header, and its image lists give ``OriginalMD5`` in
 the same encoding (https://cloud.google.com/storage/docs/hashes-etags); the metadata
-fetcher (``openimages/fetch.py``) and the image downloader (``download.py``) both check
+fetcher (``openimages/fetch.py``) and the image downloader (``dataset/download/``) both check
 against it.
 """
 

@@ -13,13 +13,14 @@ Modules: ``coreml`` (the ``.mlmodel`` / ``.mlpackage`` and the names the iOS app
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import MlkitError
+from ..errors import MlkitError, ParameterError
 from ..fsutil import check_writable
+from ..progress import SILENT, Reporter
 from .coreml import PRECISIONS
 
 # --precision picks TFLite's quantization unless --quantize says otherwise.
@@ -99,18 +100,18 @@ def _targets(options: ExportOptions, model_dir: Path, name: str, card) -> tuple[
 
 
 def export_model(model: Path | str, options: ExportOptions | None = None,
-                 log: Callable[[str], None] | None = None) -> ExportReport:
+                 reporter: Reporter = SILENT) -> ExportReport:
     """Export ``models/<name>/`` (or its model.keras) to Core ML and/or TFLite, then validate
     every file written against the Keras model on the dataset's test images."""
     from . import validate as val
     from .coreml import check_model_name, default_model_name, find_keras_model
 
     options = options or ExportOptions()
-    say = log or (lambda _m: None)
+    say = reporter.note
     if options.precision not in PRECISIONS:
         raise MlkitError(f"unknown --precision {options.precision!r}: choose {', '.join(PRECISIONS)}")
     if options.samples is not None and options.samples < 1:
-        raise MlkitError(f"--samples must be at least 1, got {options.samples}")
+        raise ParameterError("samples", options.samples, "must be at least 1")
     keras_path, card = find_keras_model(model)
     name = check_model_name(options.name or default_model_name(card))
     coreml_out, tflite_out = _targets(options, keras_path.parent, name, card)
@@ -128,7 +129,7 @@ def export_model(model: Path | str, options: ExportOptions | None = None,
     keras = KerasRunner(keras_path, card)   # loaded once: both converters and the reference use it
     report = ExportReport(model_dir=keras_path.parent)
     with _write_errors(keras.model):
-        _convert_all(report, keras_path, card, keras, options, name, coreml_out, tflite_out, quantize, say)
+        _convert_all(report, keras_path, card, keras, options, name, coreml_out, tflite_out, quantize, reporter)
         if options.validate:
             say(f"Validating against Keras on {images.source} ...")
             reference = val.run_reference(keras_path, card, images, runner=keras)
@@ -155,12 +156,14 @@ def _write_errors(keras_model) -> Iterator[None]:
         raise error from None
 
 
-def _convert_all(report, keras_path, card, keras, options, name, coreml_out, tflite_out, quantize, say) -> None:
+def _convert_all(report, keras_path, card, keras, options, name, coreml_out, tflite_out, quantize,
+                 reporter: Reporter) -> None:
     from .coreml import export_coreml
 
+    say = reporter.note
     if coreml_out is not None:
         report.exports.append(export_coreml(keras_path, coreml_out, name=name, fmt=options.coreml_format,
-                                            precision=options.precision, log=say, keras_model=keras.model))
+                                            precision=options.precision, reporter=reporter, keras_model=keras.model))
         say(f"Wrote {coreml_out}")
     if tflite_out is not None:
         from .tflite import export_tflite

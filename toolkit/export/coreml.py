@@ -29,13 +29,13 @@ import re
 import shutil
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
 from ..errors import MlkitError
 from ..fsutil import atomic_folder, atomic_path, path_size
+from ..progress import SILENT, Reporter
 from ..training.spec import ModelCard, read_model_card
 
 FORMATS = ("neuralnetwork", "mlprogram")
@@ -161,13 +161,13 @@ def find_keras_model(model: Path | str) -> tuple[Path, ModelCard]:
 
 def export_coreml(model: Path | str, out_path: Path | str | None = None, *, name: str | None = None,
                   fmt: str = "neuralnetwork", precision: str = "fp32",
-                  log: Callable[[str], None] | None = None, keras_model=None) -> CoreMLExport:
+                  reporter: Reporter = SILENT, keras_model=None) -> CoreMLExport:
     """Convert a trained model (``models/<name>/`` or its ``model.keras``) to Core ML.
 
     ``out_path`` defaults to ``<model folder>/<Name>.mlmodel`` (or ``.mlpackage``). The file
     appears complete or not at all: it is written beside its destination under a temporary
     name and renamed into place."""
-    say = log or (lambda _m: None)
+    say = reporter.note
     if fmt not in FORMATS:
         raise MlkitError(f"unknown Core ML format {fmt!r} (--coreml-format): choose {' or '.join(FORMATS)}")
     if precision not in PRECISIONS:

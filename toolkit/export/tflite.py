@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ import numpy as np
 
 from ..errors import MlkitError
 from ..fsutil import atomic_path, atomic_write_text
+from ..progress import SILENT, Reporter
 from ..training.spec import KERAS_FILE, LABELS_FILE, PIXEL_RANGE, ModelCard, labels_text
 from . import tflite_metadata as md
 from .tflite_fp16 import large_weights_to_fp16
@@ -80,7 +80,7 @@ class TFLiteExport:
 
 
 def export_tflite(keras_path: Path | str, card: ModelCard, out_path: Path | str, quantize: str = "none",
-                  calibration: np.ndarray | None = None, progress: bool = False,
+                  calibration: np.ndarray | None = None, reporter: Reporter = SILENT,
                   embed: bool | None = None, keras_model=None) -> TFLiteExport:
     """Convert ``keras_path`` to ``out_path`` (a ``.tflite``) and write ``labels.txt`` beside it.
 
@@ -89,7 +89,7 @@ def export_tflite(keras_path: Path | str, card: ModelCard, out_path: Path | str,
     quantize: one of QUANTIZE_MODES (see the module docstring).
     calibration: int8 only: (N, size, size, 3) float32 RGB pixels 0..255 from the
         training data (a hundred or so is plenty); every image is used.
-    progress: say each stage on stderr.
+    reporter: told each stage (``toolkit.progress``; by default nothing is said).
     keras_model: the model at ``keras_path``, already loaded and checked against ``card``
         (None: load it here).
     embed: True: embed the metadata (MlkitError where tflite-support is missing);
@@ -101,17 +101,8 @@ def export_tflite(keras_path: Path | str, card: ModelCard, out_path: Path | str,
     keras_path = Path(keras_path)
     _check_arguments(keras_path, out, quantize, card)
     pixels = _check_calibration(calibration, card) if quantize == "int8" else None
-    if embed is None:
-        embed, reason = md.metadata_writers_available()
-    elif embed:
-        ok, why = md.metadata_writers_available()
-        if not ok:
-            raise MlkitError(f"cannot embed TFLite metadata: {why}")
-        reason = ""
-    else:
-        reason = "the side file was asked for"
-
-    say = _say if progress else (lambda _m: None)
+    embed, reason = _where_metadata_goes(embed)
+    say = reporter.note
     if keras_model is None:
         from ..runtimes.predict import KerasRunner   # loads the model and checks it against model.json
 
@@ -147,6 +138,18 @@ def export_tflite(keras_path: Path | str, card: ModelCard, out_path: Path | str,
                         input_quantization=facts["input"].get("quantization"),
                         output_quantization=facts["output"].get("quantization"),
                         calibration_images=0 if pixels is None else len(pixels), warnings=cautions)
+
+
+def _where_metadata_goes(embed: bool | None) -> tuple[bool, str]:
+    """(embed it?, why not) for ``export_tflite``'s ``embed``."""
+    if embed is None:
+        return md.metadata_writers_available()
+    if embed:
+        ok, why = md.metadata_writers_available()
+        if not ok:
+            raise MlkitError(f"cannot embed TFLite metadata: {why}")
+        return True, ""
+    return False, "the side file was asked for"
 
 
 # --------------------------------------------------------------------------- conversion
@@ -267,7 +270,3 @@ def verify(path: Path, card: ModelCard) -> None:
         raise MlkitError(f"the converted model gives {probs.tolist()} on a grey image, not probabilities: "
                          "the conversion is broken; try another --quantize mode")
 
-
-# --------------------------------------------------------------------------- files
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

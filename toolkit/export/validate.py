@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MlkitError
+from ..errors import MlkitError, ParameterError
 from ..fsutil import atomic_write_text, path_size
 from ..training.spec import KERAS_FILE, ModelCard, read_model_card
 
@@ -136,7 +136,7 @@ def validation_images(card: ModelCard, data_dir: Path | str | None = None, sampl
     from ..training.data import load_images, model_split
 
     if samples is not None and samples < 1:
-        raise MlkitError(f"--samples must be at least 1, got {samples}")
+        raise ParameterError("samples", samples, "must be at least 1")
     info, files = model_split(card.dataset, card.spec.labels, data_dir, split, "validate")
     idx = np.arange(len(files))
     if samples is not None and samples < len(files):

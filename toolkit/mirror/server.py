@@ -3,9 +3,9 @@
 It serves an Open-Images-shaped folder (see ``generate.py``) the way the real hosts do:
 metadata files carry Google Cloud Storage's ``x-goog-hash``, images can be fetched with
 ``Range``, and a photo "gone from Flickr" redirects to a placeholder PNG with HTTP 200.
-Faults (error statuses, connection resets, truncated bodies, slow answers, placeholders,
-garbage and altered images) can be planned per path or drawn at random, reproducibly, so
-the download code is tested against real sockets and real failure modes.
+Faults (``faults.py``: error statuses, connection resets, truncated bodies, slow answers,
+placeholders, garbage and altered images) can be planned per path or drawn at random,
+reproducibly, so the download code is tested against real sockets and real failure modes.
 """
 
 from __future__ import annotations
@@ -14,30 +14,25 @@ import base64
 import collections
 import email.utils
 import hashlib
-import io
 import json
 import mimetypes
 import os
-import random
 import socket
 import struct
 import threading
 import urllib.parse
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-FAULT_KINDS = ("status", "reset", "truncate", "slow", "placeholder", "garbage", "md5_mismatch")
+from toolkit.mirror.faults import FAULT_KINDS, Fault, FaultPlan
+from toolkit.mirror.substitute_bodies import altered_jpeg, garbage_body, placeholder_png
+
 PLACEHOLDER_PATH = "/photo_unavailable.png"
 """Where Flickr-style dead photos end up: always served, HTTP 200, a grey PNG."""
 REDIRECTS_FILE = "_redirects.json"
 """Optional file under the root: ``{"/url/path": "/target/path", ...}`` served as 302s."""
 
-RANDOM_SLOW_DELAY = 1.0
-"""Seconds a random "slow" fault waits (planned ones say their own ``delay``)."""
-
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-_RANDOM_STATUSES = (500, 502, 503)
 _CONTENT_TYPES = {
     ".csv": "text/csv",
     ".json": "application/json",
@@ -47,38 +42,6 @@ _CONTENT_TYPES = {
     ".txt": "text/plain; charset=utf-8",
 }
 _CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One misbehaviour of the server for one request."""
-
-    kind: str  # one of FAULT_KINDS
-    status: int = 500  # for kind="status"
-    delay: float = 0.0  # for kind="slow": seconds to sleep before sending anything
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}")
-
-
-@dataclass
-class FaultPlan:
-    """Which requests misbehave, and how.
-
-    ``per_path`` maps a URL path to the faults of its successive requests, consumed in
-    order; once used up the path is served normally. ``rate`` is the probability of a
-    random fault for each request of an image path (``.jpg``/``.jpeg``/``.png``, not the
-    placeholder); the draw depends only on ``seed``, the path and how many times that path
-    was requested since the plan was set, so it is reproducible whatever the thread
-    interleaving. ``latency`` is added before every response.
-    """
-
-    per_path: dict[str, list[Fault]] = field(default_factory=dict)
-    rate: float = 0.0
-    kinds: tuple[str, ...] = ("status", "reset", "truncate")
-    seed: int = 0
-    latency: float = 0.0
 
 
 class MirrorServer:
@@ -184,12 +147,8 @@ class MirrorServer:
                 return queue.popleft(), plan.latency
             n = self._seen[path]
             self._seen[path] += 1
-        if plan.rate > 0 and plan.kinds and _is_image_path(path):
-            rng = random.Random(f"{plan.seed}:{path}:{n}")
-            if rng.random() < plan.rate:
-                kind = rng.choice(plan.kinds)
-                status = rng.choice(_RANDOM_STATUSES) if kind == "status" else 500
-                return Fault(kind, status=status, delay=RANDOM_SLOW_DELAY), plan.latency
+        if _is_image_path(path):
+            return plan.random_fault(path, n), plan.latency
         return None, plan.latency
 
     # -- file facts (cached by path, mtime and size) ---------------------------------
@@ -205,12 +164,12 @@ class MirrorServer:
     def _altered(self, path: Path | None) -> bytes:
         """A valid JPEG that is not byte-identical to ``path`` (for ``md5_mismatch``)."""
         if path is None:
-            return _altered_jpeg(b"")
+            return altered_jpeg(b"")
         stat = path.stat()
         key = (str(path), stat.st_mtime_ns, stat.st_size)
         data = self._altered_cache.get(key)
         if data is None:
-            data = _altered_jpeg(path.read_bytes())
+            data = altered_jpeg(path.read_bytes())
             self._altered_cache[key] = data
         return data
 
@@ -316,30 +275,8 @@ class _Handler(BaseHTTPRequestHandler):
         if latency > 0 and mirror._stopping.wait(latency):
             self._reset()
             return
-        if fault is not None:
-            if fault.kind == "slow":
-                if mirror._stopping.wait(fault.delay):
-                    self._reset()
-                    return
-            elif fault.kind == "status":
-                self._send_text(fault.status, f"injected fault: HTTP {fault.status}\n", head)
-                return
-            elif fault.kind == "reset":
-                self._reset()
-                return
-            elif fault.kind == "placeholder":
-                self._redirect(PLACEHOLDER_PATH, head)
-                return
-            elif fault.kind == "garbage":
-                file = mirror._resolve(path)
-                size = file.stat().st_size if file is not None else 4096
-                body = bytearray(random.Random(f"garbage:{path}").randbytes(max(size, 64)))
-                body[0:2] = b"\x00\x00"  # never the JPEG start-of-image marker
-                self._send_bytes(bytes(body), "image/jpeg", head)
-                return
-            elif fault.kind == "md5_mismatch":
-                self._send_bytes(mirror._altered(mirror._resolve(path)), "image/jpeg", head)
-                return
+        if fault is not None and self._answer_fault(fault, path, head):
+            return
         target = mirror._redirects().get(path)
         if target is not None:
             self._redirect(target, head)
@@ -355,6 +292,30 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_text(404, "not found\n", head)
             return
         self._send_file(file, head, truncate=fault is not None and fault.kind == "truncate")
+
+    def _answer_fault(self, fault: Fault, path: str, head: bool) -> bool:
+        """Answer as ``fault`` says; False where the file is still to be sent (slow, truncate)."""
+        mirror = self.server.mirror
+        if fault.kind == "slow":
+            if mirror._stopping.wait(fault.delay):
+                self._reset()
+                return True
+            return False
+        if fault.kind == "status":
+            self._send_text(fault.status, f"injected fault: HTTP {fault.status}\n", head)
+        elif fault.kind == "reset":
+            self._reset()
+        elif fault.kind == "placeholder":
+            self._redirect(PLACEHOLDER_PATH, head)
+        elif fault.kind == "garbage":
+            file = mirror._resolve(path)
+            size = file.stat().st_size if file is not None else 4096
+            self._send_bytes(garbage_body(path, size), "image/jpeg", head)
+        elif fault.kind == "md5_mismatch":
+            self._send_bytes(mirror._altered(mirror._resolve(path)), "image/jpeg", head)
+        else:
+            return False  # truncate: the file, cut short
+        return True
 
     # -- responses -------------------------------------------------------------------
 
@@ -397,47 +358,54 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.close()
 
     def _send_file(self, file: Path, head: bool, truncate: bool) -> None:
-        mirror = self.server.mirror
         stat = file.stat()
         size = stat.st_size
         suffix = file.suffix.lower()
         content_type = _CONTENT_TYPES.get(suffix) or mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         extra: list[tuple[str, str]] = [("Accept-Ranges", "bytes"), ("Last-Modified", email.utils.formatdate(stat.st_mtime, usegmt=True))]
         if suffix in (".csv", ".json"):
-            digest = mirror._md5(file, stat)
+            digest = self.server.mirror._md5(file, stat)
             etag = f'"{digest.hex()}"'
             extra += [("x-goog-hash", "md5=" + base64.b64encode(digest).decode("ascii")), ("ETag", etag)]
             if self.headers.get("If-None-Match") == etag:
-                self.send_response(304)
-                for name, value in extra:
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self._send_not_modified(extra)
                 return
 
-        status, start, end = 200, 0, size  # end is exclusive
         wanted = _parse_range(self.headers.get("Range"), size)
         if wanted == "unsatisfiable":
-            self.send_response(416)
-            self.send_header("Content-Range", f"bytes */{size}")
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            body = b"range not satisfiable\n"
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if not head:
-                self.wfile.write(body)
+            self._send_unsatisfiable(size, head)
             return
-        if wanted is not None:
-            status, (start, end) = 206, wanted
-
-        self.send_response(status)
+        start, end = (0, size) if wanted is None else wanted  # end is exclusive
+        self.send_response(200 if wanted is None else 206)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(end - start))
-        if status == 206:
+        if wanted is not None:
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
         for name, value in extra:
             self.send_header(name, value)
         self.end_headers()
+        self._send_body(file, start, end, head, truncate)
+
+    def _send_not_modified(self, headers: list[tuple[str, str]]) -> None:
+        self.send_response(304)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _send_unsatisfiable(self, size: int, head: bool) -> None:
+        self.send_response(416)
+        self.send_header("Content-Range", f"bytes */{size}")
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        body = b"range not satisfiable\n"
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _send_body(self, file: Path, start: int, end: int, head: bool, truncate: bool) -> None:
+        """Bytes ``start`` to ``end`` (exclusive) of ``file``; when ``truncate``, only the
+        first half of them (even for HEAD), then the connection is closed."""
         if truncate:
             self.close_connection = True
             end = start + (end - start) // 2
@@ -490,47 +458,3 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
 
 def _is_image_path(path: str) -> bool:
     return path.lower().endswith(_IMAGE_SUFFIXES) and path != PLACEHOLDER_PATH
-
-
-_placeholder_lock = threading.Lock()
-_placeholder: bytes | None = None
-
-
-def placeholder_png() -> bytes:
-    """The "photo unavailable" PNG served at ``PLACEHOLDER_PATH`` (Flickr's is 500x374, grey)."""
-    global _placeholder
-    with _placeholder_lock:
-        if _placeholder is None:
-            from PIL import Image, ImageDraw
-
-            img = Image.new("RGB", (500, 374), (222, 222, 222))
-            draw = ImageDraw.Draw(img)
-            # a crossed-out photo frame and the words, as on Flickr's placeholder
-            draw.rectangle((200, 120, 300, 200), outline=(160, 160, 160), width=4)
-            draw.polygon([(212, 188), (240, 150), (262, 172), (276, 158), (290, 188)], fill=(175, 175, 175))
-            draw.line((195, 205, 305, 115), fill=(160, 160, 160), width=5)
-            draw.text((172, 230), "This photo is no longer available", fill=(120, 120, 120))
-            buf = io.BytesIO()
-            img.save(buf, format="PNG", optimize=False)
-            _placeholder = buf.getvalue()
-        return _placeholder
-
-
-def _altered_jpeg(original: bytes) -> bytes:
-    """The original re-encoded and visibly nudged: still a JPEG, never the same bytes."""
-    from PIL import Image, ImageDraw
-
-    try:
-        with Image.open(io.BytesIO(original)) as src:
-            img = src.convert("RGB")
-    except Exception:  # not an image (or no file): any small valid JPEG will do
-        img = Image.new("RGB", (64, 48), (128, 96, 64))
-    draw = ImageDraw.Draw(img)
-    w, h = img.size
-    draw.rectangle((0, 0, max(1, w // 16), max(1, h // 16)), fill=(255, 0, 255))
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=61)
-    data = buf.getvalue()
-    if data == original:  # cannot really happen after the drawing, but the contract is "differs"
-        data = data[:-2] + b"\x00" + data[-2:]
-    return data

@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from ..dataset.manifest import IMAGE_SUFFIXES
-from ..errors import MlkitError
+from ..errors import MlkitError, ParameterError
 from ..training.spec import KERAS_FILE, ModelCard, ModelSpec, read_model_card
 
 
@@ -184,7 +184,7 @@ def predict(model_path: Path | str, images: Sequence[Path | str], batch_size: in
     if top_k is None:
         top_k = default_top_k(n)
     if top_k < 0:
-        raise MlkitError(f"--top-k must be 0 or more, got {top_k}")
+        raise ParameterError("top_k", top_k, "must be 0 or more")
     top_k = min(top_k, n)
     images = image_files(images)
     # bad images fail before the model loads
