@@ -44,7 +44,7 @@ def mirror_config(mirror, tmp_path):
 
     def make(**kw):
         base = dict(positive="Hot dog", data_dir=tmp_path / "data", source=info.metadata_base,
-                    image_source=info.images_base, cache_dir=tmp_path / "cache", progress=False)
+                    image_source=info.images_base, cache_dir=tmp_path / "cache")
         base.update(kw)
         return DatasetConfig(**base)
 
@@ -69,5 +69,5 @@ def mirror_dataset(mirror, tmp_path_factory) -> Path:
     server.set_faults(None)
     root = tmp_path_factory.mktemp("mirror-dataset")
     config = DatasetConfig(positive="Hot dog", data_dir=root / "data", source=info.metadata_base,
-                           image_source=info.images_base, cache_dir=root / "cache", progress=False, max_size=128)
+                           image_source=info.images_base, cache_dir=root / "cache", max_size=128)
     return build_dataset(config).path

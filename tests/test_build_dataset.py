@@ -34,6 +34,7 @@ from toolkit.dataset.build import JOURNAL, DatasetConfig, DatasetResult, build_d
 from toolkit.errors import MlkitError
 from toolkit.mirror import CLASSES, HOT_DOG, HOT_DOG_RELATED, MOUSE_MIDS, Fault, FaultPlan
 from toolkit.mirror.attribution import LICENSE
+from toolkit.progress import Reporter
 
 REPO = Path(__file__).resolve().parent.parent
 HOT_DOG_FAMILY = (HOT_DOG, *HOT_DOG_RELATED)
@@ -52,7 +53,7 @@ TEMP_NAME = re.compile(r"^\.[0-9a-f]{16}\.jpg\.part-[0-9a-z]+$")
 
 def make_config(info, data_dir: Path, cache_dir: Path, **kw) -> DatasetConfig:
     base = dict(positive="Hot dog", data_dir=data_dir, source=info.metadata_base,
-                image_source=info.images_base, cache_dir=cache_dir, progress=False)
+                image_source=info.images_base, cache_dir=cache_dir)
     base.update(kw)
     return DatasetConfig(**base)
 
@@ -189,7 +190,7 @@ class Build:
 def run_build(server, config: DatasetConfig) -> Build:
     log: list[str] = []
     before = snapshot(server)
-    result = build_dataset(config, log=log.append)
+    result = build_dataset(config, reporter=Reporter(log.append))
     requests = delta(snapshot(server), before)
     header, rows = read_manifest(result.path)
     return Build(config, result, result.path, header, rows, requests, log)

@@ -73,7 +73,7 @@ def load(result: DatasetResult) -> Built:
 
 def config(info, data_dir: Path, cache_dir: Path, **kw) -> DatasetConfig:
     base = dict(data_dir=data_dir, source=info.metadata_base, image_source=info.images_base, cache_dir=cache_dir,
-                progress=False, max_size=64, workers=8)
+                max_size=64, workers=8)
     base.update(kw)
     return DatasetConfig(**base)
 

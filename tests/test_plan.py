@@ -20,6 +20,7 @@ from toolkit.errors import MlkitError
 from toolkit.openimages import layout
 from toolkit.openimages.fetch import fetch, head, metadata_source
 from toolkit.openimages.plan import metadata_files, metadata_plan
+from toolkit.progress import Reporter
 
 DEFAULT_FILES = [p for p, _, _ in metadata_files("all", layout.SPLITS, crop=False)]
 BIG = {layout.human_labels_path(s) for s in layout.SPLITS} | {layout.image_list_path(s) for s in layout.SPLITS}
@@ -87,7 +88,7 @@ def test_dry_run_on_an_empty_cache_downloads_nothing(mirror_config, mirror):
     config = mirror_config(dry_run=True)
     lines: list[str] = []
     mark = len(server.request_log)
-    result = build_dataset(config, log=lines.append)
+    result = build_dataset(config, reporter=Reporter(lines.append))
     log = since(server, mark)
     assert gets(log) == [], f"a dry run downloaded {gets(log)}"
     assert not [p for p in gets(log) if p.lstrip("/") in BIG]
@@ -123,7 +124,7 @@ def test_a_build_prints_the_plan_before_any_download(mirror_config, mirror):
         if line.strip().startswith("total "):
             at_total.append(len(server.request_log))
 
-    result = build_dataset(config, log=log)
+    result = build_dataset(config, reporter=Reporter(log))
     assert at_total, "no plan was printed"
     before = server.request_log[mark:at_total[0]]
     assert before and all(m == "HEAD" for m, _ in before), before

@@ -65,7 +65,7 @@ def test_the_readme_example_runs(mirror, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(shared_path("keras")))
     monkeypatch.setattr(toolkit, "DatasetConfig", functools.partial(
         toolkit.DatasetConfig, data_dir=tmp_path / "data", source=info.metadata_base,
-        image_source=info.images_base, cache_dir=tmp_path / "cache", progress=False, max_size=128))
+        image_source=info.images_base, cache_dir=tmp_path / "cache", max_size=128))
     monkeypatch.setattr(toolkit, "TrainConfig", functools.partial(
         toolkit.TrainConfig, output_dir=tmp_path / "models", epochs=3))
     monkeypatch.setattr(toolkit, "ExportOptions", functools.partial(toolkit.ExportOptions, samples=16))

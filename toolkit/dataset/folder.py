@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import MlkitError
+from ..errors import MlkitError, ParameterError
+from ..progress import SILENT, Reporter
 from .manifest import DATASET_JSON, IMAGE_SUFFIXES
 
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
@@ -53,7 +54,7 @@ class FolderSplit:
         for key in ("val", "test"):
             v = getattr(self, key)
             if not 0 <= v < 1:
-                raise MlkitError(f"--{key} must be a fraction in [0, 1), got {v}")
+                raise ParameterError(key, v, "must be a fraction in [0, 1)")
         if self.val + self.test >= 0.9:
             raise MlkitError(f"--val {self.val} and --test {self.test} leave {1 - self.val - self.test:.0%} of the "
                              "images for training: keep their sum below 0.9")
@@ -177,7 +178,7 @@ class FolderData:
 
 
 def read_folder(root: Path | str, split: FolderSplit | None = None, *, check_decodes: bool = False,
-                log: Callable[[str], None] | None = None) -> FolderData:
+                reporter: Reporter = SILENT) -> FolderData:
     """Scan, hash and split a plain folder; with ``check_decodes`` also decode every image
     (MlkitError naming each one that does not decode)."""
     root = Path(root)
@@ -201,7 +202,7 @@ def read_folder(root: Path | str, split: FolderSplit | None = None, *, check_dec
                          "training images")
     classes = class_order(list(found))
     all_paths = [p for c in classes for files in found[c].values() for p in files]
-    content_hash, bad = _hash_and_check(root, all_paths, check_decodes, log)
+    content_hash, bad = _hash_and_check(root, all_paths, check_decodes, reporter)
     if bad:
         from ..training.data import _unreadable_error
 
@@ -234,11 +235,11 @@ def folder_name(root: Path) -> str:
 
 
 def _hash_and_check(root: Path, paths: Sequence[Path], check_decodes: bool,
-                    log: Callable[[str], None] | None) -> tuple[str, list[str]]:
+                    reporter: Reporter = SILENT) -> tuple[str, list[str]]:
     """(content hash over sorted ``relative-path md5`` lines, the files that cannot be read or
     decoded). Reads each file once; decodes with TensorFlow, the decoder training uses."""
-    if check_decodes and log:
-        log(f"Checking that all {len(paths)} images of {root} decode ...")
+    if check_decodes:
+        reporter.note(f"Checking that all {len(paths)} images of {root} decode ...")
 
     def one(p: Path) -> tuple[str, str | None]:
         try:

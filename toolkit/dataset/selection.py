@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import MlkitError
+from ..errors import MlkitError, ParameterError
 
 BALANCE_MODES = ("weights", "undersample", "oversample", "none")
 """How an unequal number of positives and negatives is handled:
@@ -85,6 +85,12 @@ def split_ambiguous(candidates: Mapping[str, np.ndarray]) -> tuple[dict[str, np.
     return ({c: np.setdiff1d(a, ambiguous, assume_unique=True) for c, a in candidates.items()}, ambiguous)
 
 
+def union_of(by_split: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The sorted unique ImageIDs of all the arrays (one per Open Images split)."""
+    arrays = [a for a in by_split.values() if a.size]
+    return np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, dtype=np.uint64)
+
+
 def _sorted(a: np.ndarray) -> np.ndarray:
     """``a`` itself when it is sorted already (the ImageID arrays here always are), else a sorted copy."""
     return a if a.size < 2 or bool(np.all(a[1:] >= a[:-1])) else np.sort(a)
@@ -145,7 +151,10 @@ def assign_splits(ids_by_class: Mapping[str, Sequence[str]], val: float, test: f
     An image listed under two classes keeps its first assignment (it never lands in two
     splits).
     """
-    if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
+    for param, value in (("val", val), ("test", test)):
+        if not 0 <= value < 1:
+            raise ParameterError(param, value, "must be a fraction in [0, 1), with --val + --test below 1")
+    if val + test >= 1:
         raise MlkitError(f"--val ({val}) and --test ({test}) must be fractions in [0, 1) "
                          "that leave room for training (val + test < 1)")
     out: dict[str, str] = {}
