@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from ..dataset.build import DatasetConfig
+from ..dataset.config import DatasetConfig
 from ..errors import MlkitError
 from .app import CacheOpt, JsonOpt, LabelSetOpt, SourceOpt, app, err, fail, out, reporter_for, run_library
 from .configs import comma_list, config_from, defaults
