@@ -55,7 +55,7 @@ def train_model(work: Path, seed: int) -> Path:
     folder = make_dataset_folder(work, seed)
     t0 = time.perf_counter()
     result = train(TrainConfig(dataset_dir=folder, output_dir=work / "models", alpha=1.0, image_size=224,
-                               weights="imagenet", epochs=10, seed=seed, progress=False))
+                               weights="imagenet", epochs=10, seed=seed))
     print(f"trained {result.path} in {time.perf_counter() - t0:.0f} s "
           f"(test accuracy {result.evaluation.accuracy:.1%})", file=sys.stderr)
     return result.path
