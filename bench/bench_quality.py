@@ -141,7 +141,7 @@ def run_mlkit(folder: Path, quality: str, seed: int, out: Path, exclude: list[st
         exclude_file.parent.mkdir(parents=True, exist_ok=True)
         exclude_file.write_text("\n".join(exclude) + "\n")
     t0 = time.perf_counter()
-    result = train(TrainConfig(folder, output_dir=out, quality=quality, seed=seed, progress=False,
+    result = train(TrainConfig(folder, output_dir=out, quality=quality, seed=seed,
                                exclude=exclude_file))
     wall = time.perf_counter() - t0
     ev = result.evaluation

@@ -130,7 +130,7 @@ def run_mlkit(folder: Path, epochs: int | None, size: int, seed: int, out: Path)
 
     t0 = time.perf_counter()
     result = train(TrainConfig(dataset_dir=folder, output_dir=out, alpha=1.0, image_size=size, weights="imagenet",
-                               epochs=epochs, seed=seed, progress=False))
+                               epochs=epochs, seed=seed))
     train_s = time.perf_counter() - t0
     ev = result.evaluation
     t = result.timings

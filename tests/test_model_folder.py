@@ -16,7 +16,7 @@ import pytest
 
 from test_integrity_dataset import tmpfs  # noqa: F401 - the real tmpfs fixture
 from test_train import TINY_ARGS, dataset, invoke, small, tiny  # noqa: F401 - fixtures
-from toolkit.training import model_folder
+from toolkit import fsutil
 from toolkit.errors import MlkitError
 from toolkit.training.train import train
 
@@ -71,14 +71,14 @@ def test_overwrite_replaces_the_whole_folder_in_one_step(first, small, tmp_path,
     folder = _copy_model(first, tmp_path)
     old = set(digest(folder))
     seen = []
-    real = model_folder.exchange
+    real = fsutil.exchange
 
     def watched(a, b):   # what OUTPUT/NAME holds just before and just after the swap
         seen.append(sorted(p.name for p in Path(a).iterdir()))
         real(a, b)
         seen.append(sorted(p.name for p in Path(a).iterdir()))
 
-    monkeypatch.setattr(model_folder, "exchange", watched)
+    monkeypatch.setattr(fsutil, "exchange", watched)
     result = train(tiny(small, folder.parent, overwrite=True))
     new = sorted(p.name for p in folder.iterdir())
     assert seen == [sorted(old), new]
@@ -95,7 +95,7 @@ def test_overwrite_interrupted_before_the_swap_keeps_the_old_model(first, small,
     def killed(*_a):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(model_folder, "exchange", killed)
+    monkeypatch.setattr(fsutil, "exchange", killed)
     with pytest.raises(KeyboardInterrupt):
         train(tiny(small, folder.parent, overwrite=True))
     assert digest(folder) == before

@@ -17,9 +17,10 @@ from toolkit.training import finetune
 from toolkit.training.augment import strong_augmentation
 from toolkit.cli import app
 from toolkit.errors import MlkitError
+from toolkit.progress import Reporter
 from toolkit.training.train import TrainConfig, train
 
-TINY = dict(alpha=0.35, image_size=96, weights="none", epochs=1, batch_size=8, progress=False)
+TINY = dict(alpha=0.35, image_size=96, weights="none", epochs=1, batch_size=8)
 
 
 def invoke(*args: object):
@@ -96,7 +97,7 @@ def test_best_trains_resumes_saves_and_exports(small, tmp_path):
     config = TrainConfig(small, output_dir=tmp_path, quality="best", fine_tune_epochs=2, patience=5, **TINY)
     logs: list[str] = []
     with pytest.raises(KeyboardInterrupt):
-        train(config, log=logs.append, on_epoch_end=stop)
+        train(config, reporter=Reporter(logs.append), on_epoch_end=stop)
     assert any("--quality best" in m and "cosine" in m for m in logs)
     ckpt = tmp_path / ".hot_dog.checkpoint"
     state = json.loads((ckpt / "state.json").read_text())

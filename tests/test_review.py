@@ -119,7 +119,7 @@ def test_train_exclude_leaves_images_out(mirror_dataset, tmp_path):
     listing = tmp_path / "exclude.txt"
     listing.write_text("\n".join(p.stem for p in gone) + "\n")
     cfg = dict(dataset_dir=mirror_dataset, output_dir=tmp_path / "m", alpha=0.35, image_size=96, weights="none",
-               epochs=1, batch_size=8, progress=False)
+               epochs=1, batch_size=8)
     base = train(TrainConfig(**cfg, name="all"))
     result = train(TrainConfig(**cfg, name="excl", exclude=listing))
     assert result.timings["features_images"] == base.timings["features_images"] - 3

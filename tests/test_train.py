@@ -22,6 +22,7 @@ from helpers_datasets import copy_subset
 from toolkit.training import model as model_mod
 from toolkit.cli import app
 from toolkit.errors import MlkitError
+from toolkit.progress import Reporter
 from toolkit.training.train import PLOT_FILES, TrainConfig, train
 
 TINY_ARGS = ("--alpha", "0.35", "--image-size", "96", "--weights", "none", "--epochs", "2", "--batch-size", "8")
@@ -34,7 +35,7 @@ def invoke(*args: object):
 
 def tiny(dataset: Path, output: Path, **kw) -> TrainConfig:
     base = dict(dataset_dir=dataset, output_dir=output, alpha=0.35, image_size=96, weights="none", epochs=2,
-                batch_size=8, progress=False)
+                batch_size=8)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -164,7 +165,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(small, tmp_path):
     assert (checkpoint / "state.json").is_file()
 
     logs: list[str] = []
-    result = train(config, log=logs.append, on_epoch_end=lambda *a: seen.append(a))
+    result = train(config, reporter=Reporter(logs.append), on_epoch_end=lambda *a: seen.append(a))
     assert result.resumed_from == "head epoch 1"
     assert not any("Computing backbone features" in m for m in logs)  # features came from the checkpoint
     assert [(h["phase"], h["epoch"]) for h in result.history] == [("head", 1), ("head", 2), ("head", 3)]
@@ -212,7 +213,7 @@ def test_imagenet_weights_learn_the_mirror_dataset(dataset, tmp_path, monkeypatc
     """With the real ImageNet weights the same small dataset is learned well."""
     monkeypatch.setenv("KERAS_HOME", str(shared_path("keras")))
     result = train(TrainConfig(dataset_dir=dataset, output_dir=tmp_path, alpha=1.0, image_size=128,
-                               weights="imagenet", epochs=10, progress=False))
+                               weights="imagenet", epochs=10))
     assert result.evaluation.accuracy >= 0.85, result.report
     assert result.evaluation.roc_auc >= 0.95
     assert result.card.weights["kind"] == "imagenet"

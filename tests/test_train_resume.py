@@ -65,7 +65,7 @@ def test_head_killed_mid_patience_resumes_to_the_same_weights(small, tmp_path):
                 os._exit(9)
 
         train(TrainConfig(dataset_dir=Path({str(small)!r}), output_dir=Path({str(out)!r}), alpha=0.35,
-                          image_size=96, weights="none", batch_size=8, progress=False, epochs=15, patience=2,
+                          image_size=96, weights="none", batch_size=8, epochs=15, patience=2,
                           learning_rate=0.3), on_epoch_end=kill)
     """)
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,

@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import MlkitError
 from ..dataset.folder import FolderData, FolderSplit, is_plain_folder, read_folder
 from ..dataset.manifest import DATASET_JSON, IMAGE_SUFFIXES, SPLITS
+from ..progress import SILENT, Reporter
 from .spec import ModelSpec
 
 _MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"BM", "BMP"), (b"GIF87a", "GIF"),
@@ -67,20 +68,20 @@ class SplitFiles:
 
 
 def read_dataset(path: Path | str, folder: FolderSplit | None = None, *, check_decodes: bool = False,
-                 log=None) -> DatasetInfo:
+                 reporter: Reporter = SILENT) -> DatasetInfo:
     """Read ``dataset.json`` of a dataset folder; MlkitError when it is missing or unusable.
 
     A folder without dataset.json that holds one subfolder of images per class (or
     train/val/test of those) is read as a plain folder (``toolkit.dataset.folder``), split with
     ``folder`` (default: 10 % val, 10 % test, seed 0); ``check_decodes`` then decodes every
-    image first, naming the ones that fail."""
+    image first, naming the ones that fail (and says so through ``reporter``)."""
     root = Path(path)
     if not root.is_dir():
         raise MlkitError(f"no dataset folder at {root}: build one with `mlkit build-dataset --positive ...` "
                          "(it writes data/<name>/), or give a folder with one subfolder of images per class")
     meta_path = root / DATASET_JSON
     if not meta_path.is_file() and is_plain_folder(root):
-        return _folder_dataset(read_folder(root, folder, check_decodes=check_decodes, log=log))
+        return _folder_dataset(read_folder(root, folder, check_decodes=check_decodes, reporter=reporter))
     if not meta_path.is_file():
         raise MlkitError(f"{root} has no {DATASET_JSON}: `mlkit build-dataset` writes it when a build finishes; "
                          "rerun that command (it resumes), or give the dataset folder itself (data/<name>)")

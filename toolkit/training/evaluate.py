@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from ..errors import MlkitError
+from ..errors import MlkitError, ParameterError
 from .spec import ModelSpec
 
 
@@ -100,9 +100,9 @@ def evaluate(model_path: Path | str, data_dir: Path | str | None = None, split: 
     from ..runtimes.predict import open_runner
 
     if target_precision is not None and not 0 < target_precision <= 1:
-        raise MlkitError(f"--target-precision must be in (0, 1], got {target_precision}")
+        raise ParameterError("target_precision", target_precision, "must be in (0, 1]")
     if batch_size < 1:
-        raise MlkitError(f"--batch-size must be at least 1, got {batch_size}")
+        raise ParameterError("batch_size", batch_size, "must be at least 1")
     runner = open_runner(model_path)
     spec = runner.card.spec
     if target_precision is not None and len(spec.labels) != 2:

@@ -4,19 +4,19 @@ earlier model unasked, checked for writability before any work, and swapped in w
 A folder is replaced only with ``overwrite`` (``--overwrite``), and only when it is one
 ``train`` wrote (it has ``model.json``): a user's own folder of the same name is never
 deleted. The new folder is built beside the old one and exchanged with it in one step
-(``fsutil.exchange``), so ``OUTPUT/NAME`` is at every instant the old complete model (with
-its exports) or the new complete one, never a mix.
+(``fsutil.atomic_folder``, used by ``toolkit.training.outputs``), so ``OUTPUT/NAME`` is at
+every instant the old complete model (with its exports) or the new complete one, never a
+mix.
 """
 
 from __future__ import annotations
 
 import errno
 import re
-import shutil
 from pathlib import Path
 
 from ..errors import MlkitError
-from ..fsutil import check_writable, describe_write_error, exchange, recover_exchange
+from ..fsutil import check_writable, describe_write_error, recover_exchange
 from .spec import MODEL_JSON
 
 SHOWN = 16  # names listed in the refusal before "... and N more"
@@ -51,16 +51,6 @@ def _importance(name: str) -> tuple[int, str]:
     rank = 0 if suffix == ".keras" else 1 if suffix in (".mlmodel", ".mlpackage", ".tflite") else \
         2 if name == "validation.json" else 3
     return rank, name
-
-
-def swap_in(staging: Path, folder: Path) -> None:
-    """Put the complete ``staging`` folder at ``folder`` in one step; the old folder (if any)
-    is removed afterwards."""
-    if folder.exists():
-        exchange(folder, staging)          # staging now holds the old model
-        shutil.rmtree(staging, ignore_errors=True)
-    else:
-        staging.rename(folder)
 
 
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)

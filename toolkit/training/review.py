@@ -32,15 +32,16 @@ import io
 import re
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .data import DatasetInfo, SplitFiles, check_image_files, decode_errors_named, read_dataset, split_files
-from ..errors import MlkitError
+from ..errors import MlkitError, ParameterError
 from ..fsutil import atomic_write_bytes, atomic_write_text
+from ..progress import SILENT, Reporter
 from .spec import ModelSpec
 
 REVIEW_CSV = "review.csv"
@@ -52,9 +53,6 @@ SHEET_MAX = 48
 _OPEN_IMAGES_ID = re.compile(r"^[0-9a-f]{16}$")
 # Regularisation strengths LogisticRegressionCV chooses from (inside each training fold).
 _CS = (0.001, 0.01, 0.1, 1.0, 10.0)
-
-Log = Callable[[str], None]
-
 
 @dataclass
 class ReviewConfig:
@@ -77,11 +75,11 @@ class ReviewConfig:
 
     def validate(self) -> None:
         if self.folds < 2:
-            raise MlkitError(f"--folds must be at least 2, got {self.folds}")
+            raise ParameterError("folds", self.folds, "must be at least 2")
         if self.top is not None and self.top < 1:
-            raise MlkitError(f"--top must be at least 1, got {self.top}")
+            raise ParameterError("top", self.top, "must be at least 1")
         if self.batch_size < 1:
-            raise MlkitError(f"--batch-size must be at least 1, got {self.batch_size}")
+            raise ParameterError("batch_size", self.batch_size, "must be at least 1")
 
 
 @dataclass
@@ -120,9 +118,9 @@ class ReviewResult:
 
 # ------------------------------------------------------------------------------ review
 
-def review(config: ReviewConfig, log: Log | None = None) -> ReviewResult:
-    """Rank the likely label errors of a dataset's train and val images; see the module doc."""
-    say = log or (lambda _m: None)
+def review(config: ReviewConfig, reporter: Reporter = SILENT) -> ReviewResult:
+    """Rank the likely label errors of a dataset's train and val images; see the module doc.
+    ``reporter`` is told what is being done."""
     t_start = time.perf_counter()
     config.validate()
     info = read_dataset(config.dataset_dir)
@@ -140,7 +138,7 @@ def review(config: ReviewConfig, log: Log | None = None) -> ReviewResult:
     check_image_files(paths)
     spec = ModelSpec(labels=info.classes, alpha=config.alpha, image_size=config.image_size,
                      resize_mode=config.resize_mode)
-    say(f"Computing backbone features of {len(paths)} train/val images ...")
+    reporter.note(f"Computing backbone features of {len(paths)} train/val images ...")
     t0 = time.perf_counter()
     feats = image_features(paths, spec, config.weights, config.batch_size)
     timings = {"features_seconds": round(time.perf_counter() - t0, 3)}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import MlkitError
+from ..errors import MlkitError, ParameterError
 from ..fsutil import atomic_write_text
 
 MODEL_JSON = "model.json"
@@ -86,16 +86,16 @@ class ModelSpec:
         if self.backbone not in BACKBONES:
             raise MlkitError(f"unknown backbone {self.backbone!r}; this toolkit builds {', '.join(BACKBONES)}")
         if not 0 < self.alpha <= 2:
-            raise MlkitError(f"--alpha must be in (0, 2], got {self.alpha}")
+            raise ParameterError("alpha", self.alpha, "must be in (0, 2]")
         if not 32 <= self.image_size <= 1024:
-            raise MlkitError(f"--image-size must be between 32 and 1024 pixels, got {self.image_size}")
+            raise ParameterError("image_size", self.image_size, "must be between 32 and 1024 pixels")
         if not 0 <= self.dropout < 1:
-            raise MlkitError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ParameterError("dropout", self.dropout, "must be in [0, 1)")
         if self.resize_mode not in RESIZE_MODES:
             raise MlkitError(f"unknown resize mode {self.resize_mode!r} (--resize); choose "
                              f"{' or '.join(m.replace('_', '-') for m in RESIZE_MODES)}")
         if not 0 <= self.threshold <= 1:
-            raise MlkitError(f"threshold must be in [0, 1], got {self.threshold}")
+            raise ParameterError("threshold", self.threshold, "must be in [0, 1]", flag="")
 
     @property
     def positive_index(self) -> int:
