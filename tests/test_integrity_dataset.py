@@ -26,9 +26,13 @@ from toolkit.mirror import HOT_DOG, Fault, FaultPlan
 from toolkit.openimages import layout
 from toolkit.openimages.fetch import metadata_source
 from toolkit.openimages.labelindex import index_dir_for
+from toolkit.progress import Reporter
 
 REPO = Path(__file__).resolve().parent.parent
 SPLIT = ("validation",)  # the mirror's smallest split: quick builds
+
+# where the library tells its user things, here as the CLI does: on stderr
+TO_STDERR = Reporter(lambda line: print(line, file=sys.stderr, flush=True))
 
 
 # =========================================================================== helpers
@@ -278,7 +282,8 @@ def test_damaged_cached_labels_of_the_same_size_are_downloaded_again(mirror_conf
     assert damaged != text and len(damaged) == len(text)
     labels.write_text(damaged)
     capfd.readouterr()
-    again = build_dataset(mirror_config(splits=SPLIT, data_dir=Path(mirror_config().data_dir).parent / "again"))
+    again = build_dataset(mirror_config(splits=SPLIT, data_dir=Path(mirror_config().data_dir).parent / "again"),
+                          reporter=TO_STDERR)
     assert again.planned == good.planned and again.content_hash == good.content_hash
     assert "damaged" in capfd.readouterr().err
     assert labels.read_text() == text
@@ -290,7 +295,8 @@ def test_garbled_cached_class_list_is_downloaded_again(mirror_config, capfd):
     text = classes.read_text()
     classes.write_text(text.replace("Hot dog", "Hot dXg"))
     capfd.readouterr()
-    result = build_dataset(mirror_config(splits=SPLIT, data_dir=Path(mirror_config().data_dir).parent / "b"))
+    result = build_dataset(mirror_config(splits=SPLIT, data_dir=Path(mirror_config().data_dir).parent / "b"),
+                           reporter=TO_STDERR)
     assert result.positive.name == "Hot dog"
     assert "damaged" in capfd.readouterr().err
 
@@ -319,7 +325,8 @@ def test_truncated_label_index_is_rebuilt(mirror_config, capfd, column):
     stale.mkdir()
     (stale / "conf.u8").write_bytes(b"\0" * 4096)
     capfd.readouterr()
-    again = build_dataset(mirror_config(splits=SPLIT, data_dir=Path(mirror_config().data_dir).parent / "again"))
+    again = build_dataset(mirror_config(splits=SPLIT, data_dir=Path(mirror_config().data_dir).parent / "again"),
+                          reporter=TO_STDERR)
     assert again.content_hash == good.content_hash
     assert "damaged" in capfd.readouterr().err
     assert not stale.exists(), "the killed build's temporary index was left behind"
@@ -331,7 +338,8 @@ def test_bad_parquet_table_is_rebuilt(mirror_config, capfd):
     for table in (cache / "tables").glob("*.parquet"):
         table.write_bytes(b"\x13" * table.stat().st_size)
     capfd.readouterr()
-    again = build_dataset(mirror_config(splits=SPLIT, data_dir=Path(mirror_config().data_dir).parent / "again"))
+    again = build_dataset(mirror_config(splits=SPLIT, data_dir=Path(mirror_config().data_dir).parent / "again"),
+                          reporter=TO_STDERR)
     assert again.content_hash == good.content_hash
     assert "damaged" in capfd.readouterr().err
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import re
 import time
 import warnings
 from collections.abc import Sequence
@@ -39,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import DatasetInfo, SplitFiles, check_image_files, decode_errors_named, read_dataset, split_files
+from ..dataset.exclusions import OPEN_IMAGES_ID, read_exclusions
 from ..errors import MlkitError, ParameterError
 from ..fsutil import atomic_write_bytes, atomic_write_text
 from ..progress import SILENT, Reporter
@@ -50,7 +50,6 @@ CSV_COLUMNS = ("rank", "file", "image_id", "split", "given_label", "predicted_la
                "given_label_probability", "flagged")
 REVIEWED_SPLITS = ("train", "val")
 SHEET_MAX = 48
-_OPEN_IMAGES_ID = re.compile(r"^[0-9a-f]{16}$")
 # Regularisation strengths LogisticRegressionCV chooses from (inside each training fold).
 _CS = (0.001, 0.01, 0.1, 1.0, 10.0)
 
@@ -276,7 +275,7 @@ def _relative(path: Path, root: Path) -> str:
 
 def _image_id(path: Path) -> str:
     stem = path.stem.lower()
-    return stem if _OPEN_IMAGES_ID.match(stem) else ""
+    return stem if OPEN_IMAGES_ID.match(stem) else ""
 
 
 # ------------------------------------------------------------------------------ --exclude
@@ -305,24 +304,6 @@ class Exclusion:
     def to_json(self) -> dict:
         return {"file": str(self.file), "entries": self.entries, "excluded": len(self.excluded),
                 "sha256": self.digest}
-
-
-def read_exclusions(path: Path | str) -> list[str]:
-    """The entries of an exclusion file: review.csv's ``file`` column, or one per line."""
-    path = Path(path)
-    if not path.is_file():
-        raise MlkitError(f"--exclude {path}: no such file. Give review.csv written by `mlkit review`, or a text "
-                         "file with one ImageID or file name per line")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MlkitError(f"--exclude {path}: cannot read it as text ({exc})") from None
-    lines = text.splitlines()
-    header = [h.strip() for h in next(csv.reader([lines[0]]))] if lines else []
-    if "file" in header or "image_id" in header:
-        col = "file" if "file" in header else "image_id"
-        return [row[col].strip() for row in csv.DictReader(lines) if (row.get(col) or "").strip()]
-    return [s.strip() for s in lines if s.strip() and not s.strip().startswith("#")]
 
 
 def exclude_from_splits(path: Path | str, info: DatasetInfo, *splits: SplitFiles):
