@@ -110,6 +110,9 @@ _DryRunOpt = Annotated[bool, typer.Option("--dry-run", help=(
 _ForceOpt = Annotated[bool, typer.Option("--force", help="Rebuild a dataset made with other settings (the new one "
                                                     "is built beside it and replaces it when complete; a "
                                                     "folder mlkit did not make is never touched).")]
+_ExcludeOpt = Annotated[Optional[Path], typer.Option(
+    help="Leave these images out, and take others in their place: review.csv from `mlkit review`, or a text file "
+         "with one Open Images ImageID (or a file named after one) per line.")]
 
 
 @app.command("build-dataset")
@@ -142,6 +145,7 @@ def build_dataset_cmd(
     label_set: LabelSetOpt = D.label_set,
     dry_run: _DryRunOpt = D.dry_run,
     force: _ForceOpt = D.force,
+    exclude: _ExcludeOpt = D.exclude,
     json_out: JsonOpt = False,
 ) -> None:
     """Build a balanced, attributed image dataset from Open Images: one class vs not

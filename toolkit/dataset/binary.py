@@ -10,15 +10,16 @@ from ..openimages.metadata import OpenImagesMetadata
 from ..openimages.ontology import OIClass, RelatedClass
 from ..progress import SILENT, Reporter
 from .config import DatasetConfig
-from .selected import Selection, widen_hint
+from .selected import LeaveOut, Selection, widen_hint
 from .selection import (balance_counts, class_folder_name, negative_folder_name, sample, sample_excluding,
                         union_of)
 
 
 def select_binary(config: DatasetConfig, meta: OpenImagesMetadata, positive: OIClass,
-                  reporter: Reporter = SILENT) -> Selection:
+                  reporter: Reporter = SILENT, leave_out: LeaveOut | None = None) -> Selection:
     """--positive: the positive class (and related ones with --include-related) vs images of
-    none of them."""
+    none of them; never an image of ``leave_out`` (--exclude)."""
+    leave_out = leave_out or LeaveOut(None)
     related = meta.related(positive)
     if related:
         reporter.note(f"Related classes of \"{positive.name}\" ({'taken as positives' if config.include_related else 'kept out of the negatives'}): "
@@ -35,7 +36,7 @@ def select_binary(config: DatasetConfig, meta: OpenImagesMetadata, positive: OIC
     excl_by_split: dict[str, np.ndarray] = {}
     for split in config.splits:
         index = meta.label_index(split, reporter=reporter)
-        pos_by_split[split] = index.images_with(positive_mids, 1)
+        pos_by_split[split] = leave_out.pool(index.images_with(positive_mids, 1))
         excl_by_split[split] = index.images_with(excluded_mids, 1)
         if neg_classes:
             pool = index.images_with([c.mid for c in neg_classes], 1)
@@ -43,7 +44,7 @@ def select_binary(config: DatasetConfig, meta: OpenImagesMetadata, positive: OIC
             pool = index.images
         if config.verified_negatives:
             pool = np.intersect1d(pool, index.images_with([positive.mid], 0), assume_unique=True)
-        pool_by_split[split] = pool
+        pool_by_split[split] = leave_out.pool(pool)
     all_pos = union_of(pos_by_split)
     if all_pos.size == 0:
         raise MlkitError(
@@ -52,7 +53,7 @@ def select_binary(config: DatasetConfig, meta: OpenImagesMetadata, positive: OIC
     positives = sample(all_pos, config.max_positives, config.seed, "positives")
     n_neg = positives.size if config.negatives is None else config.negatives
     negatives = sample_excluding(union_of(pool_by_split), union_of(excl_by_split), n_neg, config.seed, "negatives")
-    notes: list[str] = []
+    notes = leave_out.notes()
     if negatives.size < n_neg:
         notes.append(f"only {negatives.size} negative images match (asked for {n_neg})")
     balance = balance_counts({pos_folder: positives.size, neg_folder: negatives.size}, config.balance)

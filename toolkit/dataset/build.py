@@ -37,9 +37,11 @@ from .binary import select_binary
 from .classes import resolve_classes
 from .config import MULTICLASS_SETTINGS, OTHER_FOLDER, SETTINGS_THAT_SHAPE_THE_DATASET, DatasetConfig
 from .dryrun import class_files_cached, dry_run_result, metadata_only
+from .exclusions import read_image_exclusion
 from .generations import BUILD_SETTINGS, JOURNAL, LOCK_SUFFIX, NEXT_SUFFIX
 from .multiclass import select_classes
 from .plan import PlannedImage, plan_dataset
+from .selected import LeaveOut
 from .result import DatasetResult
 
 __all__ = ["build_dataset", "DatasetConfig", "DatasetResult", "PlannedImage", "JOURNAL", "BUILD_SETTINGS",
@@ -64,8 +66,9 @@ def build_dataset(config: DatasetConfig, reporter: Reporter = SILENT) -> Dataset
         return metadata_only(config, metadata, t0, meta)
     if meta is None:
         meta, wanted = _load_and_resolve(config, reporter)
-    sel = (select_classes(config, meta, wanted, reporter) if config.multiclass
-           else select_binary(config, meta, wanted, reporter))
+    leave_out = LeaveOut(read_image_exclusion(config.exclude) if config.exclude is not None else None)
+    sel = (select_classes(config, meta, wanted, reporter, leave_out) if config.multiclass
+           else select_binary(config, meta, wanted, reporter, leave_out))
     plan = plan_dataset(config, meta, sel, metadata, reporter)
     if config.dry_run:
         return dry_run_result(plan, t0)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import MlkitError, ParameterError
 from ..openimages import layout
+from .exclusions import read_image_exclusion
 from .selection import BALANCE_MODES, assign_splits
 
 SETTINGS_THAT_SHAPE_THE_DATASET = (
@@ -61,6 +62,7 @@ class DatasetConfig:
     max_per_class: int | None = None
     other: int | None = None                   # None: no "other" class; N: N images of none of the classes
     other_classes: tuple[str, ...] = ()        # draw "other" only from these classes (hard negatives)
+    exclude: Path | None = None                # a file of ImageIDs to leave out (review.csv, or one per line)
 
     @property
     def multiclass(self) -> bool:
@@ -81,6 +83,8 @@ class DatasetConfig:
                                  "leading '.'): the dataset is always written inside --data-dir")
         if self.workers < 1:
             raise ParameterError("workers", self.workers, "must be at least 1")
+        if self.exclude is not None:
+            read_image_exclusion(self.exclude)   # a missing or unusable list fails before any download
         if self.max_size is not None and self.max_size < 16:
             raise ParameterError("max_size", self.max_size, "must be at least 16 pixels")
         if not 0 <= self.crop_margin <= 1:
@@ -145,6 +149,8 @@ class DatasetConfig:
         for k in ("splits", "negative_classes", "classes", "other_classes"):
             if k in out:
                 out[k] = list(out[k])
+        if self.exclude is not None:   # what is left out, not where the list lies; absent when none
+            out["exclude"] = read_image_exclusion(self.exclude).digest
         return out
 
 

@@ -16,14 +16,14 @@ from ..openimages.ontology import OIClass, RelatedClass
 from ..progress import SILENT, Reporter
 from .classes import class_folders
 from .config import OTHER_FOLDER, DatasetConfig
-from .selected import Selection, subset_lookup, widen_hint
+from .selected import LeaveOut, Selection, subset_lookup, widen_hint
 from .selection import balance_counts, sample, sample_excluding, split_ambiguous, union_of
 
 ByFolder = dict[str, dict[str, np.ndarray]]   # class folder -> Open Images split -> ImageIDs
 
 
 def select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: list[OIClass],
-                   reporter: Reporter = SILENT) -> Selection:
+                   reporter: Reporter = SILENT, leave_out: LeaveOut | None = None) -> Selection:
     """--classes: one folder per class, each taking the images a human verified to show it
     (Confidence 1) or, unless --no-descendants, any of its subcategories in the hierarchy.
 
@@ -40,16 +40,17 @@ def select_classes(config: DatasetConfig, meta: OpenImagesMetadata, classes: lis
     such an image "Sandwich" says nothing beyond "Hamburger". It shows a Sandwich other than
     a hamburger only through another label of the Sandwich family (Submarine sandwich), or
     when it shows no Hamburger at all."""
+    leave_out = leave_out or LeaveOut(None)   # --exclude: never taken by any class
     folders = class_folders(classes, config.other is not None)
     families = _families(config, meta, classes, folders, reporter)
     excluded = families.excluded(classes)
     other_classes = _other_classes(config, meta, excluded)
-    found = _find(config, meta, folders, families, excluded, other_classes, reporter)
+    found = _find(config, meta, folders, families, excluded, other_classes, reporter, leave_out)
     candidates = _candidates(config, classes, folders, families, found)
     showing, candidates = _showing(folders, families, found, candidates)
     unambiguous, ambiguous, ambiguous_subset = _ambiguity(config, folders, candidates, showing, found)
     chosen = _sample_classes(config, classes, folders, candidates, unambiguous)
-    notes: list[str] = []
+    notes = leave_out.notes()
     drawn_from = [(chosen[f], found.by_split[f]) for f in folders]
     class_info = _class_info(meta, classes, folders, families)
     if config.other is not None:
@@ -150,7 +151,7 @@ class _Found:
 
 
 def _find(config: DatasetConfig, meta: OpenImagesMetadata, folders: list[str], families: _Families,
-          excluded: list[str], other_classes: list[OIClass], reporter: Reporter) -> _Found:
+          excluded: list[str], other_classes: list[OIClass], reporter: Reporter, leave_out: LeaveOut) -> _Found:
     found = _Found({f: {} for f in folders}, {f: {} for f in folders}, {f: {} for f in folders}, {}, {})
     n = len(folders)
     for split in config.splits:
@@ -160,13 +161,13 @@ def _find(config: DatasetConfig, meta: OpenImagesMetadata, folders: list[str], f
                   + [families.above[f] for f in folders] + ([excluded] if config.other is not None else []))
         images = index.images_with_each(groups, 1)  # one pass over the split's labels
         for k, folder in enumerate(folders):
-            found.by_split[folder][split] = images[k]
+            found.by_split[folder][split] = leave_out.pool(images[k])
             found.shown_by[folder][split] = images[n + k]
             found.implied_by[folder][split] = images[2 * n + k]
         if config.other is not None:
             found.excl_by_split[split] = images[-1]
-            found.pool_by_split[split] = (index.images_with([o.mid for o in other_classes], 1) if other_classes
-                                          else index.images)
+            found.pool_by_split[split] = leave_out.pool(index.images_with([o.mid for o in other_classes], 1)
+                                                        if other_classes else index.images)
     return found
 
 

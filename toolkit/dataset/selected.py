@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..openimages import layout
-from ..openimages.labelindex import ids_to_hex
+from ..openimages.labelindex import hex_to_id, ids_to_hex
 from ..openimages.ontology import OIClass, RelatedClass
 from .config import DatasetConfig
+from .exclusions import ImageExclusion
 from .selection import Balance
 
 
@@ -43,6 +44,27 @@ class Selection:
 def ambiguous_counts(ambiguous: dict[str, tuple[str, ...]]) -> dict[str, int]:
     """'a+b' (the folders an ambiguous image shows, in dataset order) -> images."""
     return dict(sorted(Counter("+".join(f) for f in ambiguous.values()).items()))
+
+
+class LeaveOut:
+    """The images ``--exclude`` names, taken out of every pool a class is drawn from, so the
+    dataset is filled with other images; ``note`` says how many were among the candidates."""
+
+    def __init__(self, exclusion: ImageExclusion | None) -> None:
+        self.exclusion = exclusion
+        self.ids = (np.array(sorted(hex_to_id(i) for i in exclusion.image_ids), dtype=np.uint64)
+                    if exclusion is not None else np.empty(0, dtype=np.uint64))
+        self._hit = np.empty(0, dtype=np.uint64)
+
+    def pool(self, ids: np.ndarray) -> np.ndarray:
+        """``ids`` without the excluded images (remembering which of them were there)."""
+        if not self.ids.size:
+            return ids
+        self._hit = np.union1d(self._hit, np.intersect1d(ids, self.ids, assume_unique=True))
+        return np.setdiff1d(ids, self.ids, assume_unique=True)
+
+    def notes(self) -> list[str]:
+        return [] if self.exclusion is None else [self.exclusion.note(int(self._hit.size))]
 
 
 def subset_lookup(drawn_from: Sequence[tuple[np.ndarray, dict[str, np.ndarray]]]) -> dict[str, str]:
