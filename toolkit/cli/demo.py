@@ -12,6 +12,7 @@ from rich.table import Table
 from ..errors import MlkitError
 from .app import INVALID_EXIT, JsonOpt, app, fail, out, quiet_tensorflow, reporter_for
 from .dataset import render_dataset
+from .export import render_table
 from .training import render_training
 
 
@@ -42,8 +43,6 @@ def demo_cmd(
         out.print(f"\n`mlkit evaluate {result.training.path}`: accuracy {ev.accuracy:.3f} on {ev.n} test images"
                   + ("" if ev.roc_auc is None else f", ROC AUC {ev.roc_auc:.3f}") + ".")
     if result.export is not None and result.export.validation is not None:
-        from ..export.validate import render_table
-
         out.print()
         out.print(render_table(result.export.validation))
     out.print()

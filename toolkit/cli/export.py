@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
 
 from ..errors import MlkitError
 from ..export import ExportOptions
@@ -102,8 +106,6 @@ def export_cmd(
             if note:
                 err.print(note, highlight=False)
         if report.validation is not None:
-            from ..export.validate import render_table
-
             out.print(render_table(report.validation))
             out.print(f"Results: {report.validation_json}")
         for e in report.exports:
@@ -129,7 +131,7 @@ def validate_cmd(
     probability difference, top-1 agreement, accuracy of each, size and latency. Exits with
     code 3 when the file is outside the tolerance of its precision."""
     quiet_tensorflow()
-    from ..export.validate import render_table, validate
+    from ..export.validate import validate
 
     try:
         report = validate(model_file, against=against, data_dir=data, samples=samples, precision=precision)
@@ -141,3 +143,38 @@ def validate_cmd(
         out.print(render_table(report))
     if not report.valid:
         raise typer.Exit(INVALID_EXIT)
+
+
+# ------------------------------------------------------------------------------ rendering
+
+def render_table(report) -> Group:
+    """A compact rich Table (fits 80 columns): Keras first, then one row per exported file;
+    the reasons for an INVALID file and what "reference" means follow below it."""
+    t = Table(title=f"Validation against Keras: {report.images.source}", title_justify="left", box=box.SIMPLE_HEAD,
+              padding=(0, 0), show_edge=False)
+    for col in ("file", "runtime", "prec", "max|Δp|", "agree", "acc", "MB", "ms/img", "status"):
+        t.add_column(col, justify="left" if col in ("file", "runtime", "status") else "right",
+                     no_wrap=col != "file", overflow="fold", min_width=20 if col == "file" else None)
+    ref = report.reference
+    t.add_row(ref.path.name, "Keras", "fp32", "", "", _pct(ref.accuracy), f"{ref.size_bytes / 1e6:.1f}",
+              f"{ref.latency_ms:.0f}", "")
+    notes = []
+    for r in report.rows:
+        runtime = "reference" if r.runtime.startswith("reference") else r.runtime
+        status = "[green]VALID[/green]" if r.valid else "[bold red]INVALID[/bold red]"
+        t.add_row(Path(r.file).name, runtime, r.precision, _sci(r.max_abs_diff), _pct(r.agreement), _pct(r.accuracy), f"{r.size_bytes / 1e6:.1f}", f"{r.latency_ms:.0f}", status)
+        if not r.valid:
+            notes.append(f"INVALID {r.file}: {'; '.join(r.problems)} (tolerance for {r.precision}: {r.tolerance})")
+    if any(r.runtime.startswith("reference") for r in report.rows):
+        notes.append("reference: mlkit's NumPy Core ML evaluator, which runs the exported file's own layers "
+                     "(Core ML itself runs only on macOS)")
+    return Group(t, *(Text(n) for n in notes))
+
+
+def _sci(x: float) -> str:
+    """1.2e-5 rather than 1.2e-05: narrow columns."""
+    return f"{x:.1e}".replace("e-0", "e-").replace("e+0", "e+") if x else "0"
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1%}"
