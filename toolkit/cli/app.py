@@ -52,6 +52,16 @@ def fail(exc: MlkitError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
+def checked(make):
+    """The config ``make()`` builds, validated before any work; a user error ends the command."""
+    try:
+        config = make()
+        config.validate()
+    except MlkitError as exc:
+        fail(exc)
+    return config
+
+
 def reporter_for(json_out: bool) -> Reporter:
     """Lines and bars on stderr; with --json, only warnings there (stdout is the JSON)."""
     return RichReporter(err, bars=not json_out, lines=not json_out)

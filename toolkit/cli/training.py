@@ -12,7 +12,7 @@ from rich.table import Table
 from ..errors import MlkitError
 from ..training.review import ReviewConfig
 from ..training.train import TrainConfig
-from .app import JsonOpt, app, default_dataset, fail, out, quiet_tensorflow, run_library
+from .app import JsonOpt, app, checked, default_dataset, fail, out, quiet_tensorflow, run_library
 from .configs import config_from, defaults
 
 T = defaults(TrainConfig)
@@ -123,15 +123,12 @@ def train_cmd(
     training.json and PNG plots, all at once when training is done. Interrupted? Run the
     same command again: it resumes from the last finished epoch.
     """
+    params = dict(locals())
     quiet_tensorflow()
     from ..training.train import train
 
-    try:
-        config = config_from(TrainConfig, locals(), dataset_dir=dataset_dir or default_dataset(), output_dir=output,
-                             resize_mode=resize.replace("-", "_"))
-        config.validate()
-    except MlkitError as exc:
-        fail(exc)
+    config = checked(lambda: config_from(TrainConfig, params, dataset_dir=dataset_dir or default_dataset(),
+                                         output_dir=output, resize_mode=resize.replace("-", "_")))
     run_library(lambda reporter: train(config, reporter=reporter), json_out, render_training,
                 interrupted="Interrupted. Run the same command again to resume from what was checkpointed.")
 
@@ -190,14 +187,12 @@ def review_cmd(
     review.png (a contact sheet). Look at them, delete the rows you disagree with, then
     `mlkit train --exclude review.csv`.
     """
+    params = dict(locals())
     quiet_tensorflow()
     from ..training.review import review
 
-    try:
-        config = config_from(ReviewConfig, locals(), dataset_dir=dataset_dir or default_dataset(), output_dir=output)
-        config.validate()
-    except MlkitError as exc:
-        fail(exc)
+    config = checked(lambda: config_from(ReviewConfig, params, dataset_dir=dataset_dir or default_dataset(),
+                                         output_dir=output))
     run_library(lambda reporter: review(config, reporter=reporter), json_out, render_review,
                 interrupted="Interrupted. Nothing was written; run the command again.")
 
