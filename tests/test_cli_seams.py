@@ -62,6 +62,16 @@ def test_every_option_default_is_the_configs(command):
     assert checked >= 5, f"{command}: only {checked} options matched config fields"
 
 
+def test_evaluate_defaults_are_the_functions():
+    import inspect
+
+    from toolkit.training.evaluate import evaluate
+
+    params = _params("evaluate")
+    for name in ("split", "batch_size"):
+        assert params[name].default == inspect.signature(evaluate).parameters[name].default, name
+
+
 def test_no_validate_default_follows_export_options():
     from toolkit.export import ExportOptions
 

@@ -1,10 +1,12 @@
 """Configs built from a command's parameters, so that every default is written once: in
-the library's dataclass. A command's option defaults read ``defaults(Config)``, and
+the library's dataclass (or, for a command over a plain function, in its signature). A
+command's option defaults read ``defaults(Config)`` or ``parameter_defaults(function)``, and
 ``config_from`` passes on each parameter named like one of the config's fields."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -21,6 +23,12 @@ def defaults(cls: type) -> SimpleNamespace:
         elif f.default_factory is not dataclasses.MISSING:
             values[f.name] = f.default_factory()
     return SimpleNamespace(**values)
+
+
+def parameter_defaults(func) -> SimpleNamespace:
+    """The default of each parameter of the library function ``func`` that has one."""
+    params = inspect.signature(func).parameters.values()
+    return SimpleNamespace(**{p.name: p.default for p in params if p.default is not inspect.Parameter.empty})
 
 
 def config_from(cls: type[C], params: Mapping[str, Any], **given: Any) -> C:

@@ -10,13 +10,15 @@ import typer
 from rich.table import Table
 
 from ..errors import MlkitError
+from ..training.evaluate import evaluate
 from ..training.review import ReviewConfig
 from ..training.train import TrainConfig
 from .app import JsonOpt, app, checked, default_dataset, fail, out, quiet_tensorflow, run_library
-from .configs import config_from, defaults
+from .configs import config_from, defaults, parameter_defaults
 
 T = defaults(TrainConfig)
 R = defaults(ReviewConfig)
+EV = parameter_defaults(evaluate)
 
 
 _DatasetDirOpt = Annotated[Optional[Path], typer.Argument(
@@ -217,18 +219,18 @@ def evaluate_cmd(
     model: Annotated[Path, typer.Argument(help="A model folder (models/<name>) or a model file in it.")],
     data: Annotated[Optional[Path], typer.Option(
         help="Dataset folder to evaluate on. Default: the one the model was trained on (model.json).")] = None,
-    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    split: Annotated[str, typer.Option(help="train, val or test.")] = EV.split,
     target_precision: Annotated[Optional[float], typer.Option(
         help="Two-class models: also find the decision threshold on the positive class's probability that "
                                "reaches this precision with the highest recall, e.g. 0.95.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = 32,
+    batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = EV.batch_size,
     plots: Annotated[Optional[Path], typer.Option(
         help="Also write confusion_matrix.png and misclassified.png into this folder.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Accuracy, per-class precision / recall / F1, ROC AUC and confusion matrix of a model."""
     quiet_tensorflow()
-    from ..training.evaluate import evaluate, write_plots
+    from ..training.evaluate import write_plots
 
     try:
         result = evaluate(model, data, split=split, target_precision=target_precision, batch_size=batch_size)
