@@ -56,6 +56,44 @@ def test_architecture_names_the_stage_packages():
         assert f"toolkit/{package}/" in text, package
 
 
+# the pipeline's order; ARCHITECTURE.md: "A stage imports earlier stages ..., never the reverse,
+# with one exception: training/evaluate runs any model format through runtimes"
+STAGES = ("openimages", "dataset", "training", "runtimes", "export")
+UPWARD_ON_PURPOSE = {("training", "runtimes")}
+
+
+def _imports(path):
+    """The toolkit modules ``path`` imports (at any depth; TYPE_CHECKING blocks left out)."""
+    rel = path.relative_to(ROOT).with_suffix("")
+    package = list(rel.parts[:-1]) if rel.name != "__init__" else list(rel.parts[:-1])
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+               and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING"
+               for n in ast.walk(node)}
+    for node in ast.walk(tree):
+        if id(node) in skipped or not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            base = package[:len(package) - (node.level - 1)]
+            yield ".".join(base + ([node.module] if node.module else []))
+        elif node.module and node.module.startswith("toolkit"):
+            yield node.module
+
+
+def test_stages_import_only_earlier_stages():
+    upward = []
+    for path in TOOLKIT.rglob("*.py"):
+        parts = path.relative_to(TOOLKIT).parts
+        if len(parts) < 2 or parts[0] not in STAGES:
+            continue
+        for target in _imports(path):
+            t = target.split(".")
+            if len(t) > 1 and t[1] in STAGES and STAGES.index(t[1]) > STAGES.index(parts[0]) \
+                    and (parts[0], t[1]) not in UPWARD_ON_PURPOSE:
+                upward.append(f"{path.relative_to(TOOLKIT)} imports {target}")
+    assert not upward, upward
+
+
 def test_modules_and_functions_stay_small():
     big = [f"{p.relative_to(TOOLKIT)} ({n})" for p in TOOLKIT.rglob("*.py")
            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 520]

@@ -34,6 +34,7 @@ from pathlib import Path
 from ..errors import MlkitError, ParameterError
 from ..progress import SILENT, Reporter
 from .manifest import DATASET_JSON, IMAGE_SUFFIXES
+from .unreadable import decoder_message, unreadable_error
 
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 # Files that only a build of `mlkit build-dataset` leaves: such a folder without dataset.json
@@ -204,9 +205,7 @@ def read_folder(root: Path | str, split: FolderSplit | None = None, *, check_dec
     all_paths = [p for c in classes for files in found[c].values() for p in files]
     content_hash, bad = _hash_and_check(root, all_paths, check_decodes, reporter)
     if bad:
-        from ..training.data import _unreadable_error
-
-        raise _unreadable_error(bad)
+        raise unreadable_error(bad)
     files: dict[str, dict[str, list[Path]]] = {"train": {}, "val": {}, "test": {}}
     for cls in classes:
         by = found[cls]
@@ -266,10 +265,8 @@ def _decode_problem(data: bytes, path: Path) -> str | None:
     """Why TensorFlow's decoder (the one training uses) rejects ``data``, or None."""
     import tensorflow as tf
 
-    from ..training.data import _first_line
-
     try:
         tf.io.decode_image(data, channels=3, expand_animations=False)
     except (tf.errors.OpError, ValueError) as exc:
-        return f"{path} ({_first_line(str(getattr(exc, 'message', exc)))})"
+        return f"{path} ({decoder_message(str(getattr(exc, 'message', exc)))})"
     return None

@@ -16,7 +16,6 @@ in parallel, caches decoded images as uint8 in memory, and prefetches.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MlkitError
 from ..dataset.folder import FolderData, FolderSplit, is_plain_folder, read_folder
 from ..dataset.manifest import DATASET_JSON, IMAGE_SUFFIXES, SPLITS
+from ..dataset.unreadable import DATASET_ADVICE, decoder_message, unreadable_error
+from ..errors import MlkitError
 from ..progress import SILENT, Reporter
 from .spec import ModelSpec
 
@@ -184,10 +184,6 @@ def class_weight_dict(info: DatasetInfo) -> dict[int, float] | None:
     return None if all(abs(w - 1.0) < 1e-9 for w in weights.values()) else weights
 
 
-DATASET_ADVICE = ("Delete or replace them (rerunning `mlkit build-dataset` fetches missing images again), then run "
-                  "this command again")
-
-
 def check_image_files(paths: Sequence[Path], advice: str = DATASET_ADVICE) -> None:
     """Fail fast, naming the files, on anything that is not an image file (an empty
     file, HTML saved as .jpg ...). Reads only the first bytes of each file. ``advice``:
@@ -205,12 +201,7 @@ def check_image_files(paths: Sequence[Path], advice: str = DATASET_ADVICE) -> No
         elif not any(head.startswith(m) for m, _ in _MAGIC):
             bad.append(f"{p} (not a JPEG, PNG, BMP or GIF file)")
     if bad:
-        raise _unreadable_error(bad, advice)
-
-
-def _unreadable_error(bad: Sequence[str], advice: str = DATASET_ADVICE) -> MlkitError:
-    shown = "\n  ".join(bad[:10]) + (f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else "")
-    return MlkitError(f"{len(bad)} image(s) cannot be read:\n  {shown}\n{advice}")
+        raise unreadable_error(bad, advice)
 
 
 def find_undecodable(paths: Sequence[Path]) -> list[str]:
@@ -222,15 +213,8 @@ def find_undecodable(paths: Sequence[Path]) -> list[str]:
         try:
             tf.io.decode_image(tf.io.read_file(str(p)), channels=3, expand_animations=False)
         except (tf.errors.OpError, ValueError) as exc:
-            bad.append(f"{p} ({_first_line(str(getattr(exc, 'message', exc)))})")
+            bad.append(f"{p} ({decoder_message(str(getattr(exc, 'message', exc)))})")
     return bad
-
-
-def _first_line(text: str) -> str:
-    """TensorFlow's message without its op and device decorations."""
-    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)
-    text = re.sub(r"\s*\[Op:[^\]]*\]?.*$", "", text.strip().splitlines()[0] if text.strip() else "")
-    return text.strip()[:160] or "cannot decode"
 
 
 @contextmanager
@@ -244,7 +228,7 @@ def decode_errors_named(paths: Sequence[Path], advice: str = DATASET_ADVICE) -> 
     except tf.errors.OpError:
         bad = find_undecodable(paths)
         if bad:
-            raise _unreadable_error(bad, advice) from None
+            raise unreadable_error(bad, advice) from None
         raise
 
 
