@@ -26,6 +26,12 @@ Modes:
 - fast-excl: the fold's train+val images reviewed as ``mlkit review`` does (out-of-fold
   logistic regression on frozen features, cleanlab's find_label_issues), the flagged ones
   excluded (``--exclude``), then fast.
+- fast-nested: a hyperparameter search inside each training part only (nested CV): for each
+  (image size, L2) of ``NESTED_GRID`` the fast path's head (``build_head``, Adam 1e-3, up to 30
+  epochs, early stopping with patience 3) is fitted on cached frozen features in stratified
+  3-fold CV over the fold's train+val images; the setting with the best mean inner accuracy
+  (ties: the earlier in the grid) is then trained by ``train`` itself (``--image-size``,
+  ``--l2``) and scored on the held-out test part, which the search never sees.
 - best / best-excl: the same with ``quality="best"``.
 
 Each (mode, repeat, fold) result is appended as one JSON line to ``--log`` as soon as it
@@ -50,7 +56,11 @@ import numpy as np
 
 from seefood_photos import CLASSES, KERAS_HOME, PHOTOS, ROOT, class_photos
 
-MODES = ("recipe", "fast", "fast-excl", "best", "best-excl")
+MODES = ("recipe", "fast", "fast-excl", "fast-nested", "best", "best-excl")
+# fast-nested: the (image size, L2) of the fast path chosen inside each training part
+NESTED_GRID = tuple((size, l2) for size in (224, 320) for l2 in (0.01, 0.1, 1.0))
+INNER_FOLDS = 3
+HEAD_EPOCHS, HEAD_PATIENCE = 30, 3   # the fast path's defaults (TrainConfig)
 VAL_FRACTION = 0.1
 RECIPE_EPOCHS = 10
 
@@ -131,7 +141,54 @@ def review_exclusions(feats: np.ndarray, labels: np.ndarray, tr, va, paths: list
     return [paths[idx[i]].name for i in rank_label_issues(labels[idx], probs)]
 
 
-def run_mlkit(folder: Path, quality: str, seed: int, out: Path, exclude: list[str] | None) -> dict:
+def head_accuracy(f_fit: np.ndarray, y_fit: np.ndarray, f_eval: np.ndarray, y_eval: np.ndarray, l2: float,
+                  seed: int) -> float:
+    """Accuracy on (f_eval, y_eval) of the fast path's head fitted on (f_fit, y_fit)."""
+    import keras
+
+    from toolkit.training.model import build_head
+    from toolkit.training.spec import ModelSpec
+
+    keras.utils.set_random_seed(seed)
+    head = build_head(ModelSpec(labels=list(CLASSES)), f_fit.shape[1], l2)
+    head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    stop = keras.callbacks.EarlyStopping(patience=HEAD_PATIENCE, restore_best_weights=True)
+    head.fit(f_fit, y_fit, validation_data=(f_eval, y_eval), epochs=HEAD_EPOCHS, batch_size=32, verbose=0,
+             callbacks=[stop])
+    return float((head.predict(f_eval, verbose=0).argmax(axis=1) == y_eval).mean())
+
+
+def nested_choice(feats: dict[int, np.ndarray], labels: np.ndarray, fit_idx: np.ndarray, seed: int,
+                  repeat: int, fold: int) -> tuple[tuple[int, float], dict[str, float]]:
+    """The grid setting with the best mean inner-CV accuracy on ``fit_idx`` (the outer
+    fold's train+val images) alone, and every setting's inner accuracy."""
+    from sklearn.model_selection import StratifiedKFold
+
+    inner = StratifiedKFold(INNER_FOLDS, shuffle=True, random_state=seed + 7919 * (repeat + 1) + fold)
+    splits = list(inner.split(fit_idx, labels[fit_idx]))
+    scores = {}
+    for size, l2 in NESTED_GRID:
+        f = feats[size]
+        scores[f"{size}/{l2:g}"] = float(np.mean([
+            head_accuracy(f[fit_idx[a]], labels[fit_idx[a]], f[fit_idx[b]], labels[fit_idx[b]], l2, seed)
+            for a, b in splits]))
+    best = max(NESTED_GRID, key=lambda k: (scores[f"{k[0]}/{k[1]:g}"], -NESTED_GRID.index(k)))
+    return best, scores
+
+
+def run_nested(folder: Path, feats: dict[int, np.ndarray], labels: np.ndarray, tr, va, seed: int, repeat: int,
+               fold: int, tmp: Path) -> dict:
+    """fast-nested: search inside the fold's train+val images, then train the choice."""
+    t0 = time.perf_counter()
+    (size, l2), inner = nested_choice(feats, labels, np.concatenate([tr, va]), seed, repeat, fold)
+    search_s = time.perf_counter() - t0
+    row = run_mlkit(folder, "fast", seed, tmp / "out" / "fast-nested", None, image_size=size, l2=l2)
+    row.update({"chosen": f"{size}/{l2:g}", "inner": inner, "search_seconds": search_s,
+                "train_seconds": row["train_seconds"] + search_s})
+    return row
+
+
+def run_mlkit(folder: Path, quality: str, seed: int, out: Path, exclude: list[str] | None, **settings) -> dict:
     from toolkit.training.data import read_dataset, split_files
     from toolkit.training.train import TrainConfig, train
 
@@ -142,7 +199,7 @@ def run_mlkit(folder: Path, quality: str, seed: int, out: Path, exclude: list[st
         exclude_file.write_text("\n".join(exclude) + "\n")
     t0 = time.perf_counter()
     result = train(TrainConfig(folder, output_dir=out, quality=quality, seed=seed,
-                               exclude=exclude_file))
+                               exclude=exclude_file, **settings))
     wall = time.perf_counter() - t0
     ev = result.evaluation
     test = split_files(read_dataset(folder), "test")
@@ -201,11 +258,15 @@ def main(argv: list[str] | None = None) -> int:
     _append(args.log, header)
     feats = None
     per_image = 0.0
-    if {"recipe", "fast-excl", "best-excl"} & set(modes):
+    if {"recipe", "fast-excl", "fast-nested", "best-excl"} & set(modes):
         t0 = time.perf_counter()
         feats = image_features(paths, ModelSpec(labels=list(CLASSES)))
         per_image = (time.perf_counter() - t0) / len(paths)
         print(f"features of {len(paths)} photos in {per_image * len(paths):.1f} s", flush=True)
+    by_size = {224: feats}
+    if "fast-nested" in modes:   # the frozen backbone's features depend on the pixels only, not on any label
+        for size in sorted({s for s, _ in NESTED_GRID} - {224}):
+            by_size[size] = image_features(paths, ModelSpec(labels=list(CLASSES), image_size=size))
     only = {int(x) for x in args.fold_list.split(",") if x.strip()}
     for repeat in range(args.first_repeat, args.first_repeat + args.repeats):
         for fold, (tr, va, te) in enumerate(folds_of(labels, args.folds, args.seed, repeat)):
@@ -218,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
                     t0 = time.perf_counter()
                     if mode == "recipe":
                         row = run_recipe(feats, labels, tr, va, te, args.seed, per_image)
+                    elif mode == "fast-nested":
+                        row = run_nested(folder, by_size, labels, tr, va, args.seed, repeat, fold, Path(tmp))
                     else:
                         if mode.endswith("-excl") and exclusions is None:
                             exclusions = review_exclusions(feats, labels, tr, va, paths, args.seed)
@@ -229,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                     _append(args.log, row)
                     print(f"repeat {repeat} fold {fold} {mode:<9} acc {row['accuracy']:.3f} "
                           f"({row['train_seconds']:.1f} s, excluded {row['excluded']}, load "
-                          f"{row['load'][0]:.2f})", flush=True)
+                          f"{row['load'][0]:.2f})" + (f", chose {row['chosen']}" if "chosen" in row else ""),
+                          flush=True)
     _append(args.log, {"kind": "end", "run": run_id, "load_end": os.getloadavg(),
                        "ended": time.strftime("%Y-%m-%d %H:%M:%S")})
     return report([args.log])
@@ -245,7 +309,7 @@ def report(logs: list[Path]) -> int:
     results = [r for r in rows if r.get("kind") == "result"]
     key = {(r["mode"], r["repeat"], r["fold"]): r for r in results}   # a later run of the same fold wins
     recipe = {(rep, f): r["accuracy"] for (m, rep, f), r in key.items() if m == "recipe"}
-    print(f"{'mode':<10} {'folds':>5} {'accuracy':>15} {'vs recipe (same folds)':>23} "
+    print(f"{'mode':<11} {'folds':>5} {'accuracy':>15} {'vs recipe (same folds)':>23} "
           f"{'recall hot_dog':>15} {'recall not':>11} {'excluded':>9} {'train s':>15}")
     for mode in MODES:
         rs = [r for (m, _, _), r in sorted(key.items()) if m == mode]
@@ -259,9 +323,13 @@ def report(logs: list[Path]) -> int:
         secs = np.array([r["train_seconds"] for r in rs])
         diff = f"{100 * paired.mean():+.1f} ± {100 * paired.std(ddof=1):.1f} pt" if len(paired) > 1 else "-"
         sd = acc.std(ddof=1) if len(acc) > 1 else 0.0
-        print(f"{mode:<10} {len(rs):>5} {100 * acc.mean():>7.1f} ± {100 * sd:4.1f} % {diff:>23} "
+        print(f"{mode:<11} {len(rs):>5} {100 * acc.mean():>7.1f} ± {100 * sd:4.1f} % {diff:>23} "
               f"{100 * correct[0] / total[0]:>14.1f}% {100 * correct[1] / total[1]:>10.1f}% "
               f"{np.mean([r['excluded'] for r in rs]):>9.1f} {secs.mean():>8.1f} ± {secs.std():4.1f}")
+    chosen = [r["chosen"] for (m, _, _), r in sorted(key.items()) if m == "fast-nested"]
+    if chosen:
+        counts = {c: chosen.count(c) for c in sorted(set(chosen))}
+        print("fast-nested chose (image size/L2: folds): " + ", ".join(f"{c}: {n}" for c, n in counts.items()))
     for r in rows:
         if r.get("kind") in ("run", "end"):
             print({k: v for k, v in r.items() if k != "kind"})
