@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..errors import MlkitError
-from ..training.evaluate import evaluate
+from ..training import evaluate as evaluation
 from ..training.review import ReviewConfig
 from ..training.train import TrainConfig
 from .app import JsonOpt, app, checked, default_dataset, fail, out, quiet_tensorflow, run_library
@@ -18,7 +18,7 @@ from .configs import config_from, defaults, parameter_defaults
 
 T = defaults(TrainConfig)
 R = defaults(ReviewConfig)
-EV = parameter_defaults(evaluate)
+EV = parameter_defaults(evaluation.evaluate)
 
 
 _DatasetDirOpt = Annotated[Optional[Path], typer.Argument(
@@ -230,7 +230,7 @@ def evaluate_cmd(
 ) -> None:
     """Accuracy, per-class precision / recall / F1, ROC AUC and confusion matrix of a model."""
     quiet_tensorflow()
-    from ..training.evaluate import write_plots
+    from ..training.evaluate import evaluate, write_plots   # looked up now: the library's function as it is
 
     try:
         result = evaluate(model, data, split=split, target_precision=target_precision, batch_size=batch_size)
