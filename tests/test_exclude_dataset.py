@@ -127,3 +127,18 @@ def test_the_cli_takes_exclude(first, mirror, tmp_path):
     out = json.loads(r.stdout)
     assert any("1 of its 1 ImageIDs" in n for n in out["notes"])
     assert victim not in {image_id_of(p.name) for p in Path(out["path"]).rglob("*.jpg")}
+
+
+def test_the_list_is_read_once_per_build_and_again_when_it_changes(first, mirror_config, tmp_path, monkeypatch):
+    import toolkit.dataset.exclusions as exclusions
+
+    reads = []
+    real = exclusions.read_exclusions
+    monkeypatch.setattr(exclusions, "read_exclusions", lambda path: reads.append(path) or real(path))
+    listing = tmp_path / "exclude.txt"
+    listing.write_text(sorted(_ids(first, first.classes[1]))[0] + "\n")
+    build_dataset(mirror_config(splits=SPLIT, data_dir=tmp_path / "a", exclude=listing))
+    assert len(reads) == 1      # checked, selected from and recorded in settings: one read
+    listing.write_text(sorted(_ids(first, first.classes[1]))[1] + "\n")
+    assert read_image_exclusion(listing).image_ids == {sorted(_ids(first, first.classes[1]))[1]}
+    assert len(reads) == 2

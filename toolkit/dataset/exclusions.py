@@ -13,6 +13,7 @@ import csv
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from ..errors import MlkitError
@@ -71,7 +72,19 @@ class ImageExclusion:
 
 def read_image_exclusion(path: Path | str) -> ImageExclusion:
     """The ImageIDs of an exclusion file; MlkitError when it names none (entries that are
-    not ImageIDs are file names of a folder dataset: `train --exclude` takes those)."""
+    not ImageIDs are file names of a folder dataset: `train --exclude` takes those).
+
+    A build asks for it several times (checking the config, selecting, recording its
+    settings): the file is read once while it stays the same (its size and mtime)."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return _read_image_exclusion(str(path), -1, -1)   # read_exclusions says what is wrong
+    return _read_image_exclusion(str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _read_image_exclusion(path: str, _mtime_ns: int, _size: int) -> ImageExclusion:
     entries = read_exclusions(path)
     ids = {i for i in map(image_id_of, entries) if i}
     if not ids:
