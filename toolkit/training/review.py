@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import DatasetInfo, SplitFiles, check_image_files, decode_errors_named, read_dataset, split_files
-from ..dataset.exclusions import OPEN_IMAGES_ID, read_exclusions
+from ..dataset.exclusions import image_id_of, read_exclusions
 from ..errors import MlkitError, ParameterError
 from ..fsutil import atomic_write_bytes, atomic_write_text
 from ..progress import SILENT, Reporter
@@ -151,7 +151,7 @@ def review(config: ReviewConfig, reporter: Reporter = SILENT) -> ReviewResult:
     else:   # --top N beyond the flagged ones: continue down cleanlab's label-quality ranking
         shown = (ranked + [i for i in quality_order(labels, probs) if i not in flagged])[:config.top]
     pred = probs.argmax(axis=1)
-    rows = [ReviewRow(rank=k + 1, file=_relative(paths[i], info.path), image_id=_image_id(paths[i]),
+    rows = [ReviewRow(rank=k + 1, file=_relative(paths[i], info.path), image_id=image_id_of(paths[i].name),
                       split=split_of[i], given_label=info.classes[labels[i]], predicted_label=info.classes[pred[i]],
                       confidence=round(float(probs[i, pred[i]]), 6),
                       given_label_probability=round(float(probs[i, labels[i]]), 6), flagged=i in flagged)
@@ -271,11 +271,6 @@ def _relative(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
-
-
-def _image_id(path: Path) -> str:
-    stem = path.stem.lower()
-    return stem if OPEN_IMAGES_ID.match(stem) else ""
 
 
 # ------------------------------------------------------------------------------ --exclude
