@@ -256,8 +256,3 @@ def related_classes(table: ClassTable, positive: OIClass,
             if mid not in out and mid != positive.mid:
                 out[mid] = RelatedClass(table.by_mid.get(mid, OIClass(mid, mid)), "hierarchy")
     return sorted(out.values(), key=lambda r: (r.why != "hierarchy", _norm(r.cls.name)))
-
-
-def resolve_many(table: ClassTable, names: Iterable[str]) -> list[OIClass]:
-    """Resolve a list of names (e.g. from "Pizza, Sandwich"), each as ``resolve`` does."""
-    return [table.resolve(n) for n in names if n.strip()]
