@@ -10,7 +10,6 @@ import csv
 import difflib
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
