@@ -15,7 +15,7 @@ from PIL import Image
 
 from helpers_models import save_untrained_model
 from test_train import TINY_ARGS, dataset, invoke, small  # noqa: F401 - fixtures
-from toolkit.training import train as train_mod
+from toolkit.training.run import Run
 from toolkit.errors import MlkitError
 from toolkit.runtimes.predict import predict
 
@@ -99,7 +99,7 @@ def _ctrl_c_at(monkeypatch, where):
     kind, n = where
     calls = {"batch": 0, "epoch": 0}
     name = "advance" if kind == "batch" else "show_epoch"
-    real = getattr(train_mod._Run, name)
+    real = getattr(Run, name)
 
     def hooked(self, *a):
         calls[kind] += 1
@@ -107,7 +107,7 @@ def _ctrl_c_at(monkeypatch, where):
             raise KeyboardInterrupt
         return real(self, *a)
 
-    monkeypatch.setattr(train_mod._Run, name, hooked)
+    monkeypatch.setattr(Run, name, hooked)
 
 
 def test_ctrl_c_says_truthfully_what_was_kept(small, tmp_path, monkeypatch):

@@ -65,9 +65,6 @@ from .spec import KERAS_FILE, ModelSpec
 __all__ = ["FAST_HEAD_EPOCHS", "HEAD_EPOCHS", "PLOT_FILES", "STRATEGIES", "TRAINING_JSON", "TrainConfig",
            "TrainResult", "TrainingInterrupted", "interrupted_message", "train"]
 
-_Run = Run   # the run's state; tests hook its ``advance`` and ``show_epoch`` here
-
-
 def train(config: TrainConfig, reporter: Reporter = SILENT, on_epoch_end: EpochHook | None = None) -> TrainResult:
     """Train, evaluate and save a classifier; see the module doc.
 
